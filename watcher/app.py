@@ -1,0 +1,325 @@
+"""The composition root: watches → scheduler → client → pure core → store → sinks.
+
+`Watcher.run()` runs inside a test as well as under the CLI; every side effect (HTTP
+transport, clock, store, sinks) is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+
+from watcher import assistants
+from watcher.cadence import next_delay
+from watcher.client import ApiClient
+from watcher.clock import Clock
+from watcher.config import Settings
+from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
+from watcher.events import Event
+from watcher.scheduler import Scheduler
+from watcher.sinks import LineSink
+from watcher.store import Store
+from watcher.transitions import ObjectState, detect
+
+__all__ = ["NO_API_MESSAGE", "RunOutcome", "Watcher"]
+
+log = structlog.get_logger("watcher.app")
+
+NO_API_MESSAGE = (
+    "no Assistants API answers at {base_url}: every call so far answered 404. "
+    "OpenAI retired the Assistants API on api.openai.com on 2026-08-26; "
+    "point [api] base_url (or OPENAI_BASE_URL) at an Assistants-compatible server"
+)
+
+EventListener = Callable[[Sequence[Event]], None]
+
+
+@dataclass(slots=True)
+class _RunState:
+    thread_id: str
+    run_id: str
+    include: tuple[str, ...]
+    cursor: str | None
+    known: dict[str, ObjectState]
+    delay: float
+    last_change: float
+    status: str | None = None
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """How a watched run ended, for `watch --exit-status`."""
+
+    status: str | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+
+@dataclass(slots=True)
+class _ThreadState:
+    thread_id: str
+    include: tuple[str, ...] | None
+    started_at: float
+    listed: bool
+    delay: float
+    seen: set[str] = field(default_factory=set)
+
+
+class Watcher:
+    """Polls every watch on a scheduler; turns what changed into durable events."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: ApiClient,
+        store: Store,
+        clock: Clock,
+        sinks: Sequence[LineSink] = (),
+        listeners: Sequence[EventListener] = (),
+        exit_when_done: bool = False,
+        stop_on_error: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.clock = clock
+        self.sinks = list(sinks)
+        self.listeners = list(listeners)
+        self.stop_on_error = stop_on_error
+        self.scheduler = Scheduler(
+            clock, concurrency=settings.poll.max_concurrency, exit_when_idle=exit_when_done
+        )
+        self.outcomes: dict[tuple[str, str], RunOutcome] = {}
+        self.fatal: str | None = None
+        self._api_missing_said = False
+
+    # -- watches ------------------------------------------------------------------------
+
+    def add_configured_watches(self) -> None:
+        """Put the config's [[watch]] entries into the store (new ones only)."""
+        now = self.clock.wall()
+        for spec in self.settings.watch:
+            if spec.run_id:
+                self.store.add_run_watch(spec.thread_id, spec.run_id, "config", spec.include)
+            else:
+                self.store.add_thread_watch(spec.thread_id, "config", now, spec.include)
+
+    def start_watch(
+        self,
+        thread_id: str,
+        run_id: str,
+        include: Sequence[str] | None,
+        cursor: str | None = None,
+    ) -> None:
+        key = ("run", thread_id, run_id)
+        if key in self.scheduler:
+            return
+        state = _RunState(
+            thread_id=thread_id,
+            run_id=run_id,
+            include=tuple(include if include is not None else self.settings.poll.include),
+            cursor=cursor,
+            known=self.store.known_states(thread_id, run_id),
+            delay=self.settings.poll.interval,
+            last_change=self.clock.now(),
+        )
+        self.scheduler.schedule(
+            key, lambda: self.poll_run(state), fallback=self.settings.poll.max_interval
+        )
+
+    def start_thread_watch(
+        self, thread_id: str, include: Sequence[str] | None, started_at: float, listed: bool
+    ) -> None:
+        key = ("thread", thread_id)
+        if key in self.scheduler:
+            return
+        state = _ThreadState(
+            thread_id=thread_id,
+            include=tuple(include) if include is not None else None,
+            started_at=started_at,
+            listed=listed,
+            delay=self.settings.poll.interval,
+            seen=self.store.runs_of_thread(thread_id),
+        )
+        self.scheduler.schedule(
+            key, lambda: self.poll_thread(state), fallback=self.settings.poll.max_interval
+        )
+
+    def start_all(self) -> None:
+        for w in self.store.run_watches(active_only=True):
+            self.start_watch(w.thread_id, w.run_id, w.include, w.cursor)
+        for t in self.store.thread_watches():
+            self.start_thread_watch(t.thread_id, t.include, t.started_at, t.listed)
+
+    # -- one round ------------------------------------------------------------------------
+
+    def _emit(
+        self, thread_id: str, run_id: str, events: Sequence[Event], seqs: Sequence[int]
+    ) -> None:
+        for listener in self.listeners:
+            listener(events)
+        if not events:
+            return
+        bodies = [ev.to_json() for ev in events]
+        for sink in self.sinks:
+            sink.write(bodies)
+            self.store.mark_delivered(sink.name, seqs)
+
+    def flush_pending(self) -> None:
+        """Events recorded but not yet written (a crash in between): write them first."""
+        for sink in self.sinks:
+            while pending := self.store.pending(sink.name):
+                sink.write([p.body for p in pending])
+                self.store.mark_delivered(sink.name, [p.seq for p in pending])
+
+    def _api_error(self, exc: ApiError, **where: str) -> None:
+        if isinstance(exc, NotFoundError) and exc.api_missing and not self._api_missing_said:
+            self._api_missing_said = True
+            log.error(NO_API_MESSAGE.format(base_url=self.settings.api.base_url))
+
+    async def poll_run(self, state: _RunState) -> float | None:
+        """One round for one run; the delay until the next, or None when its watch ends."""
+        key = (state.thread_id, state.run_id)
+        try:
+            obs = await assistants.observe_run(
+                self.client,
+                state.thread_id,
+                state.run_id,
+                cursor=state.cursor,
+                include=state.include,
+            )
+        except TransientError as exc:
+            log.warning(
+                "poll failed; will retry at the next poll", run_id=state.run_id, error=str(exc)
+            )
+            return self.settings.poll.interval
+        except AuthError as exc:
+            self._api_error(exc)
+            log.error(str(exc), run_id=state.run_id)
+            if self.stop_on_error:
+                self.outcomes[key] = RunOutcome(error=str(exc), exit_code=3)
+                self.fatal = str(exc)
+                self.scheduler.stop()
+                return None
+            return self.settings.retry.auth_backoff
+        except NotFoundError as exc:
+            self._api_error(exc)
+            if exc.api_missing:
+                message = NO_API_MESSAGE.format(base_url=self.settings.api.base_url)
+            else:
+                message = f"run {state.run_id} of thread {state.thread_id} not found; watch dropped"
+                log.error(message, detail=str(exc))
+            self.outcomes[key] = RunOutcome(error=message, exit_code=4)
+            self.store.remove_run_watch(state.thread_id, state.run_id)
+            return None
+        except ApiError as exc:
+            log.error(
+                "the API refused the request; will retry later", run_id=state.run_id, error=str(exc)
+            )
+            return self.settings.poll.max_interval
+        now = self.clock.now()
+        found = detect(state.known, obs.objects, now=int(self.clock.wall()))
+        seqs = self.store.record(
+            state.thread_id,
+            state.run_id,
+            found.events,
+            found.updates,
+            cursor=obs.cursor,
+            done=obs.done,
+            sinks=[s.name for s in self.sinks],
+        )
+        state.known.update(found.updates)
+        if obs.cursor != state.cursor:
+            # steps behind the cursor are terminal and never listed again: forget them
+            behind = {o.object_id for o in obs.objects if o.object_id != state.run_id}
+            state.cursor = obs.cursor
+            for oid in behind:
+                st = state.known.get(oid)
+                if st is not None and assistants.is_terminal(assistants.STEP, st.status):
+                    state.known.pop(oid, None)
+        self._emit(state.thread_id, state.run_id, found.events, seqs)
+        changed = bool(found.events)
+        if changed:
+            state.last_change = now
+        state.status = obs.run_status
+        if obs.done:
+            self.outcomes[key] = RunOutcome(
+                status=obs.run_status,
+                exit_code=0 if assistants.run_succeeded(obs.run_status) else 1,
+            )
+            log.info("run finished; watch ends", run_id=state.run_id, status=obs.run_status)
+            return None
+        state.delay = next_delay(
+            state.delay,
+            changed=changed,
+            slow=obs.run_status in assistants.SLOW_STATUSES,
+            idle_for=now - state.last_change,
+            poll=self.settings.poll,
+            poll_after=obs.poll_after,
+        )
+        return state.delay
+
+    async def poll_thread(self, state: _ThreadState) -> float | None:
+        try:
+            found = await assistants.discover_runs(
+                self.client,
+                state.thread_id,
+                seen=state.seen,
+                first=not state.listed,
+                started_at=state.started_at,
+            )
+        except TransientError as exc:
+            log.warning(
+                "listing runs failed; will retry", thread_id=state.thread_id, error=str(exc)
+            )
+            return self.settings.poll.interval
+        except ApiError as exc:
+            self._api_error(exc)
+            log.error(
+                "listing runs refused; will retry later", thread_id=state.thread_id, error=str(exc)
+            )
+            return (
+                self.settings.retry.auth_backoff
+                if isinstance(exc, AuthError)
+                else (self.settings.poll.max_interval)
+            )
+        if found.ignored:
+            self.store.mark_runs_ignored(state.thread_id, found.ignored)
+        for run_id in found.new_runs:
+            self.store.add_run_watch(state.thread_id, run_id, "thread", state.include)
+            self.start_watch(state.thread_id, run_id, state.include)
+            log.info("new run found", thread_id=state.thread_id, run_id=run_id)
+        state.seen.update(found.ignored, found.new_runs)
+        if not state.listed:
+            self.store.mark_thread_listed(state.thread_id)
+            state.listed = True
+        state.delay = next_delay(
+            state.delay,
+            changed=bool(found.new_runs),
+            slow=True,
+            idle_for=0.0,
+            poll=self.settings.poll,
+        )
+        return state.delay
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    async def run(self) -> None:
+        """Until stopped (or, for `watch`/`demo`, until every watch has ended)."""
+        self.flush_pending()
+        self.add_configured_watches()
+        self.start_all()
+        log.info(
+            "watching",
+            runs=len(self.store.run_watches(active_only=True)),
+            threads=len(self.store.thread_watches()),
+        )
+        await self.scheduler.run()
+        await anyio.lowlevel.checkpoint()

@@ -1,0 +1,36 @@
+"""When to poll next: a pure function of what the last poll saw."""
+
+from __future__ import annotations
+
+from watcher.config import PollSettings
+
+__all__ = ["BACKOFF", "next_delay"]
+
+#: Growth factor of the interval while nothing changes.
+BACKOFF = 1.5
+
+
+def next_delay(
+    previous: float,
+    *,
+    changed: bool,
+    slow: bool,
+    idle_for: float,
+    poll: PollSettings,
+    poll_after: float | None = None,
+) -> float:
+    """Seconds until the next poll of one watch.
+
+    - the server's `openai-poll-after-ms` wins when sent (bounded by `max_interval`);
+    - a change snaps back to `interval`;
+    - an active watch keeps `interval` for `idle_after` seconds without change, then backs
+      off by `BACKOFF` per poll up to `max_interval`;
+    - a slow status (queued, requires_action) backs off from the first unchanged poll.
+    """
+    if poll_after is not None:
+        return min(max(poll_after, 0.0), poll.max_interval)
+    if changed:
+        return poll.interval
+    if not slow and idle_for < poll.idle_after:
+        return poll.interval
+    return min(poll.max_interval, max(previous, poll.interval) * BACKOFF)

@@ -1,0 +1,209 @@
+"""The only module that talks HTTP to the API: headers, auth, errors sorted, retries.
+
+It knows nothing of runs or steps: it GETs a path of segments and returns JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import structlog
+
+from watcher import __version__
+from watcher.clock import Clock
+from watcher.config import ApiSettings, RetrySettings
+from watcher.errors import (
+    ApiError,
+    AuthError,
+    BadResponseError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+from watcher.ratelimit import RateGate
+from watcher.retry import retry_policy
+
+__all__ = ["ApiClient", "ApiResponse", "classify", "parse_retry_after", "redact"]
+
+log = structlog.get_logger("watcher.client")
+
+TRANSIENT_STATUSES = frozenset({408, 409, 429})
+_KEYLIKE = re.compile(r"\b(sk-|whsec_)[A-Za-z0-9_*\-]{4,}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    body: Any
+    poll_after: float | None  # seconds, from `openai-poll-after-ms`
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove secrets, and anything shaped like an OpenAI key, from a message."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KEYLIKE.sub(r"\1***", text)
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """`retry-after-ms` (OpenAI) or `Retry-After` seconds; HTTP dates are not used by OpenAI."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw) / scale
+        except ValueError:
+            continue
+        if value >= 0:
+            return value
+    return None
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        message = body["error"]["message"]
+        if isinstance(message, str):
+            return message[:300]
+    except (ValueError, KeyError, TypeError):
+        pass
+    ctype = response.headers.get("content-type", "").split(";")[0] or "no content type"
+    return f"non-JSON body ({ctype}, {len(response.content)} bytes)"
+
+
+def classify(response: httpx.Response, *, api_missing: bool = False) -> Any:
+    """Return the JSON body of a 2xx, or raise the right `ApiError`."""
+    status = response.status_code
+    where = f"GET {response.request.url.path}"
+    if 200 <= status < 300:
+        try:
+            return response.json()
+        except ValueError:
+            raise BadResponseError(
+                f"{where}: HTTP {status} but the body is not JSON ({_error_message(response)})",
+                status=status,
+            ) from None
+    message = f"{where}: HTTP {status}: {_error_message(response)}"
+    if status == 429:
+        raise RateLimitedError(
+            message, status=status, retry_after=parse_retry_after(response.headers)
+        )
+    if status in TRANSIENT_STATUSES or status >= 500:
+        raise TransientError(
+            message, status=status, retry_after=parse_retry_after(response.headers)
+        )
+    if status in (401, 403):
+        raise AuthError(f"the API key was refused ({message})", status=status)
+    if status == 404:
+        raise NotFoundError(message, api_missing=api_missing)
+    raise PermanentError(message, status=status)
+
+
+class ApiClient:
+    """GET JSON from the API with auth headers, pacing and retries.
+
+    The transport is the seam: tests pass `httpx.MockTransport` or an ASGI transport.
+    """
+
+    def __init__(
+        self,
+        api: ApiSettings,
+        retry: RetrySettings,
+        *,
+        clock: Clock,
+        gate: RateGate,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 16,
+    ) -> None:
+        self.api = api
+        self.retry = retry
+        self.clock = clock
+        self.gate = gate
+        self.successes = 0
+        self.not_found = 0
+        self._secret = api.api_key.get_secret_value() if api.api_key else None
+        headers = {
+            "OpenAI-Beta": "assistants=v2",
+            "User-Agent": f"runstep-watcher/{__version__}",
+            "Accept": "application/json",
+        }
+        if api.organization:
+            headers["OpenAI-Organization"] = api.organization
+        if api.project:
+            headers["OpenAI-Project"] = api.project
+        headers.update(api.headers)
+        if self._secret:
+            if api.api_key_header.lower() == "authorization":
+                headers["Authorization"] = f"Bearer {self._secret}"
+            else:
+                headers[api.api_key_header] = self._secret
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            timeout=api.timeout,
+            transport=transport,
+            follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    def url(self, segments: Sequence[str]) -> str:
+        """Every path segment escaped, whatever was validated before."""
+        return self.api.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
+
+    async def _send_once(
+        self, url: str, params: list[tuple[str, str | int | float | bool | None]]
+    ) -> ApiResponse:
+        await self.gate.wait()
+        try:
+            response = await self._http.get(url, params=params)
+            await response.aread()
+        except httpx.TimeoutException as exc:
+            raise TransientError(
+                f"timed out after {self.api.timeout}s ({type(exc).__name__})"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from None
+        try:
+            body = classify(response, api_missing=self.successes == 0)
+        except RateLimitedError as exc:
+            self.gate.pause(exc.retry_after if exc.retry_after is not None else 1.0)
+            raise
+        except NotFoundError:
+            self.not_found += 1
+            raise
+        self.successes += 1
+        poll_after = response.headers.get("openai-poll-after-ms")
+        try:
+            after = float(poll_after) / 1000.0 if poll_after is not None else None
+        except ValueError:
+            after = None
+        return ApiResponse(body=body, poll_after=after)
+
+    async def get(
+        self, segments: Sequence[str], params: Sequence[tuple[str, str]] = ()
+    ) -> ApiResponse:
+        """GET with retries on transient errors; raise the last error when they run out."""
+        url = self.url(segments)
+        query: list[tuple[str, str | int | float | bool | None]] = [
+            *params,
+            *self.api.query.items(),
+        ]
+        try:
+            async for attempt in retry_policy(self.retry, sleep=self.clock.sleep):
+                with attempt:
+                    return await self._send_once(url, query)
+        except ApiError as exc:
+            exc.args = (redact(str(exc), self._secret),)
+            raise
+        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,261 @@
+"""One validated, frozen settings object, built once from file + environment + flags.
+
+Precedence: flags > environment > file > defaults. Every error names its field. Nothing
+else in the package reads the environment; `load_settings` receives it as a mapping.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from watcher.ids import is_valid_id
+
+__all__ = [
+    "ApiSettings",
+    "ConfigError",
+    "LogSettings",
+    "PollSettings",
+    "RetrySettings",
+    "Settings",
+    "StateSettings",
+    "WatchSpec",
+    "is_loopback_url",
+    "load_settings",
+]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CREDENTIAL_API_KEY = "openai-api-key"
+
+
+class ConfigError(Exception):
+    """A configuration problem, as one line naming the field. The CLI exits 78 on it."""
+
+
+def _plain_id(value: str | None) -> str | None:
+    if value is not None and not is_valid_id(value):
+        raise ValueError(f"{value!r} is not a valid ID (letters, digits, '_' and '-' only)")
+    return value
+
+
+ThreadId = Annotated[str, AfterValidator(_plain_id)]
+RunId = Annotated[str | None, AfterValidator(_plain_id)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ApiSettings(_Section):
+    base_url: str = DEFAULT_BASE_URL
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    api_key_header: str = "Authorization"
+    organization: str | None = None
+    project: str | None = None
+    timeout: float = Field(30.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("must have no query or fragment (use [api] query for parameters)")
+        return value.rstrip("/")
+
+    @field_validator("api_key_header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not value or not value.replace("-", "").isalnum():
+            raise ValueError("must be an HTTP header name such as 'Authorization' or 'api-key'")
+        return value
+
+    @model_validator(mode="after")
+    def _key_needed(self) -> ApiSettings:
+        if self.api_key is None and not is_loopback_url(self.base_url):
+            raise ValueError(
+                "no API key: set OPENAI_API_KEY or [api] api_key_file "
+                "(only a loopback base_url may go without one)"
+            )
+        return self
+
+
+class PollSettings(_Section):
+    interval: float = Field(1.0, gt=0)
+    max_interval: float = Field(30.0, gt=0)
+    idle_after: float = Field(10.0, ge=0)
+    max_requests_per_second: float = Field(15.0, gt=0)
+    max_concurrency: int = Field(16, ge=1, le=1000)
+    include: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _order(self) -> PollSettings:
+        if self.max_interval < self.interval:
+            raise ValueError(
+                f"max_interval ({self.max_interval}) must be >= interval ({self.interval})"
+            )
+        return self
+
+
+class RetrySettings(_Section):
+    attempts: int = Field(5, ge=1, le=100)
+    initial_delay: float = Field(0.5, gt=0)
+    max_delay: float = Field(30.0, gt=0)
+    auth_backoff: float = Field(300.0, gt=0)
+
+
+class StateSettings(_Section):
+    path: Path = Path("runstep-watcher.db")
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class WatchSpec(_Section):
+    thread_id: ThreadId
+    run_id: RunId = None
+    include: tuple[str, ...] | None = None
+
+
+class Settings(_Section):
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
+    poll: PollSettings = Field(default_factory=lambda: PollSettings())
+    retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
+    state: StateSettings = Field(default_factory=lambda: StateSettings())
+    log: LogSettings = Field(default_factory=lambda: LogSettings())
+    watch: tuple[WatchSpec, ...] = ()
+
+    def masked(self) -> dict[str, Any]:
+        """The resolved settings as plain data, secrets shown as `**********`."""
+        return self.model_dump(mode="json")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _read_secret(path: Path, field: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot read {str(path)!r}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{field}: {str(path)!r} is empty")
+    return value
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.setdefault(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a table ([{name}])")
+    return value
+
+
+def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
+    api = _section(raw, "api")
+    if "api_key" in api:
+        raise ConfigError(
+            "api.api_key: secrets do not belong in the config file; "
+            "use api_key_file or $OPENAI_API_KEY"
+        )
+    # environment over file
+    if env.get("OPENAI_BASE_URL"):
+        api["base_url"] = env["OPENAI_BASE_URL"]
+    if env.get("OPENAI_ORG_ID"):
+        api["organization"] = env["OPENAI_ORG_ID"]
+    if env.get("OPENAI_PROJECT_ID"):
+        api["project"] = env["OPENAI_PROJECT_ID"]
+    if env.get("OPENAI_API_KEY"):
+        api["api_key"] = env["OPENAI_API_KEY"]
+    elif api.get("api_key_file"):
+        api["api_key"] = _read_secret(Path(str(api["api_key_file"])), "api.api_key_file")
+    elif env.get("CREDENTIALS_DIRECTORY"):
+        cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_API_KEY
+        if cred.exists():
+            api["api_key"] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_API_KEY}")
+    state = _section(raw, "state")
+    if "path" not in state and env.get("STATE_DIRECTORY"):
+        # systemd may pass several colon-separated directories: the first is ours
+        state["path"] = str(Path(env["STATE_DIRECTORY"].split(":")[0]) / "state.db")
+    if env.get("RUNSTEP_WATCHER_LOG_LEVEL"):
+        _section(raw, "log")["level"] = env["RUNSTEP_WATCHER_LOG_LEVEL"].lower()
+    # flags over everything
+    for dotted, value in flags.items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        _section(raw, section)[key] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    parts: list[str] = []
+    for item in err["loc"]:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif item not in ("function-after",) and not str(item).startswith("function-"):
+            parts.append(str(item))
+    field = ".".join(parts) or "config"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{field}: unknown key (check its spelling)"
+    if err["type"] == "missing":
+        return f"{field}: required"
+    shown = err.get("input")
+    if "key" in field or isinstance(shown, dict | list) or shown is None or repr(shown) in msg:
+        return f"{field}: {msg}"
+    return f"{field}: {msg} (got {shown!r})"
+
+
+def load_settings(
+    path: Path | None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings; raise `ConfigError` with one line naming the field."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = _read_toml(path) if path is not None else {}
+    _overlay(raw, env, flags or {})
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

@@ -1,0 +1,92 @@
+"""`simulate` and `demo`: the built-in simulator alone, or with the watcher in one process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import anyio
+import structlog
+
+from watcher.config import load_settings
+
+__all__ = ["run_demo", "run_simulator"]
+
+log = structlog.get_logger("watcher.demo")
+
+
+async def run_simulator(args: argparse.Namespace) -> None:
+    """Serve until SIGTERM/SIGINT; print the base URL as the one line on stdout."""
+    import signal
+
+    from watcher.simulator.app import RealClock, create_app
+    from watcher.simulator.scenario import default_scenario, generate_scenario, load_scenario
+    from watcher.simulator.server import serve
+
+    if args.generate:
+        scenario = generate_scenario(
+            runs=args.generate, seed=args.seed, long_runs=args.long_runs, duration=args.duration
+        )
+    elif args.scenario:
+        scenario = load_scenario(args.scenario)
+    else:
+        scenario = default_scenario()
+    app = create_app(scenario, clock=RealClock(), api_key=args.api_key)
+
+    def ready(url: str) -> None:
+        print(url, flush=True)
+        log.info("simulator listening", base_url=url)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: serve(app, port=args.port, on_ready=ready))
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                break
+        tg.cancel_scope.cancel()
+
+
+async def run_demo(json_out: bool, log_level: str | None) -> int:
+    """The simulator's default scenario, watched to its end; exit 0 when all runs ended."""
+    from watcher.cli import with_watches
+    from watcher.daemon import serve as serve_watcher
+    from watcher.simulator.app import RealClock, create_app
+    from watcher.simulator.scenario import default_scenario
+    from watcher.simulator.server import serve
+
+    scenario = default_scenario()
+    app = create_app(scenario, clock=RealClock())
+    ready = anyio.Event()
+    url = ""
+
+    def on_ready(base_url: str) -> None:
+        nonlocal url
+        url = base_url
+        ready.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: serve(app, port=0, on_ready=on_ready))
+        with anyio.fail_after(10):
+            await ready.wait()
+        print(f"runstep-watcher demo: simulated Assistants API at {url}", file=sys.stderr)
+        settings = load_settings(
+            None,
+            {},
+            {
+                "api.base_url": url,
+                "state.path": ":memory:",
+                "poll.interval": 0.5,
+                "poll.max_interval": 2.0,
+                "log.level": log_level or "warning",
+            },
+        )
+        settings = with_watches(
+            settings,
+            [
+                {"thread_id": thread.id, "run_id": run.id}
+                for thread in scenario.threads
+                for run in thread.runs
+            ],
+        )
+        await serve_watcher(settings, json_out=json_out, exit_when_done=True)
+        tg.cancel_scope.cancel()
+    return 0

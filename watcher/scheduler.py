@@ -1,0 +1,118 @@
+"""A scheduler instead of a task per run: jobs ordered by due time, a concurrency cap.
+
+A job is an async callable returning the delay until its next run, or None when finished.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+
+import anyio
+import structlog
+
+from watcher.clock import Clock
+
+__all__ = ["Job", "Scheduler"]
+
+log = structlog.get_logger("watcher.scheduler")
+
+Job = Callable[[], Awaitable[float | None]]
+
+
+@dataclass(slots=True)
+class _Entry:
+    job: Job
+    seq: int
+    due: float
+    fallback: float  # delay after a job crashed (a bug): it is logged and retried later
+
+
+class Scheduler:
+    def __init__(self, clock: Clock, *, concurrency: int, exit_when_idle: bool = False) -> None:
+        self.clock = clock
+        self.exit_when_idle = exit_when_idle
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._heap: list[tuple[float, int, Hashable]] = []
+        self._entries: dict[Hashable, _Entry] = {}
+        self._seq = itertools.count()
+        self._wake = anyio.Event()
+        self._running = 0
+        self._stopping = False
+        self.rounds = 0  # completed job runs: a liveness signal for health checks
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
+
+    def schedule(
+        self, key: Hashable, job: Job, *, delay: float = 0.0, fallback: float = 30.0
+    ) -> None:
+        """Add or replace the job under `key`, due after `delay` seconds."""
+        entry = _Entry(job, next(self._seq), self.clock.now() + delay, fallback)
+        self._entries[key] = entry
+        heapq.heappush(self._heap, (entry.due, entry.seq, key))
+        self._wake.set()
+
+    def cancel(self, key: Hashable) -> None:
+        """Forget `key`; a run of it in flight finishes but is not rescheduled."""
+        if self._entries.pop(key, None) is not None:
+            self._wake.set()
+
+    def stop(self) -> None:
+        """Start no new job; `run` returns once jobs in flight end (or the grace runs out)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def _wait(self, seconds: float | None) -> None:
+        with anyio.move_on_after(seconds):
+            await self._wake.wait()
+        self._wake = anyio.Event()
+
+    async def _run_job(self, key: Hashable, entry: _Entry) -> None:
+        try:
+            try:
+                delay = await entry.job()
+            except Exception:
+                log.exception("bug: a poll crashed; it will be retried", key=str(key))
+                delay = entry.fallback
+            self.rounds += 1
+            if self._entries.get(key) is entry:
+                if delay is None:
+                    del self._entries[key]
+                else:
+                    self.schedule(key, entry.job, delay=delay, fallback=entry.fallback)
+        finally:
+            self._running -= 1
+            self._limiter.release_on_behalf_of(entry)
+            self._wake.set()
+
+    async def run(self, *, grace: float = 4.0) -> None:
+        """Dispatch due jobs until stopped (or, with `exit_when_idle`, until none is left)."""
+        async with anyio.create_task_group() as tg:
+            while not self._stopping:
+                if not self._heap:
+                    if self.exit_when_idle and self._running == 0:
+                        break
+                    await self._wait(None)
+                    continue
+                due, seq, key = self._heap[0]
+                delay = due - self.clock.now()
+                if delay > 0:
+                    await self._wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                entry = self._entries.get(key)
+                if entry is None or entry.seq != seq:
+                    continue  # cancelled or rescheduled since
+                await self._limiter.acquire_on_behalf_of(entry)
+                self._running += 1
+                tg.start_soon(self._run_job, key, entry, name=f"poll {key}")
+            with anyio.move_on_after(grace):
+                while self._running:
+                    await self._wait(None)
+            tg.cancel_scope.cancel()

@@ -1,0 +1,292 @@
+"""The SQLite state file: last reported statuses, watches, and events not yet delivered.
+
+A detected transition, the object's new status and the outgoing event are written in one
+transaction, so a crash at any moment loses nothing; a sink marks an event delivered after
+it has gone out, so the only duplicates after a crash carry the same event id.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from watcher.events import Event
+from watcher.transitions import ObjectState
+
+__all__ = ["SCHEMA_VERSION", "PendingEvent", "RunWatch", "StateError", "Store", "ThreadWatch"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    object_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    seen TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_run ON objects (thread_id, run_id);
+CREATE TABLE IF NOT EXISTS run_watches (
+    thread_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    include TEXT,
+    cursor TEXT,
+    done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (thread_id, run_id)
+);
+CREATE TABLE IF NOT EXISTS thread_watches (
+    thread_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    include TEXT,
+    started_at REAL NOT NULL,
+    listed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER NOT NULL REFERENCES events (seq),
+    sink TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error TEXT,
+    PRIMARY KEY (sink, seq)
+);
+"""
+
+
+class StateError(Exception):
+    """The state file cannot be used; the message says why. The file is left untouched."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunWatch:
+    thread_id: str
+    run_id: str
+    source: str  # "config", "thread", "api", "cli"
+    include: tuple[str, ...] | None
+    cursor: str | None
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadWatch:
+    thread_id: str
+    source: str
+    include: tuple[str, ...] | None
+    started_at: float
+    listed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    seq: int
+    event_id: str
+    thread_id: str
+    run_id: str
+    body: str
+
+
+def _include(raw: str | None) -> tuple[str, ...] | None:
+    return None if raw is None else tuple(json.loads(raw))
+
+
+def _include_text(include: Sequence[str] | None) -> str | None:
+    return None if include is None else json.dumps(list(include))
+
+
+class Store:
+    """One SQLite file (WAL). All methods are short synchronous transactions."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            version = self._read_version()
+            if version is not None and version > SCHEMA_VERSION:
+                self._db.close()
+                raise StateError(
+                    f"state file {self.path} was written by a newer version "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}); it was left untouched"
+                )
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"state file {self.path}: {exc}") from None
+
+    def _read_version(self) -> int | None:
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return int(row[0]) if row else None
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- watches -------------------------------------------------------------------------
+
+    def add_run_watch(
+        self, thread_id: str, run_id: str, source: str, include: Sequence[str] | None = None
+    ) -> bool:
+        """Add a run watch if new; return whether it was added."""
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO run_watches (thread_id, run_id, source, include)"
+            " VALUES (?, ?, ?, ?)",
+            (thread_id, run_id, source, _include_text(include)),
+        )
+        return cur.rowcount > 0
+
+    def mark_runs_ignored(self, thread_id: str, run_ids: Iterable[str]) -> None:
+        """Runs a thread watch found already finished: remembered, never reported."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO run_watches (thread_id, run_id, source, done)"
+                " VALUES (?, ?, 'ignored', 1)",
+                [(thread_id, r) for r in run_ids],
+            )
+
+    def remove_run_watch(self, thread_id: str, run_id: str) -> None:
+        self._db.execute(
+            "DELETE FROM run_watches WHERE thread_id = ? AND run_id = ?", (thread_id, run_id)
+        )
+
+    def run_watches(self, *, active_only: bool = False) -> list[RunWatch]:
+        sql = "SELECT thread_id, run_id, source, include, cursor, done FROM run_watches"
+        if active_only:
+            sql += " WHERE done = 0"
+        return [
+            RunWatch(t, r, s, _include(i), c, bool(d))
+            for t, r, s, i, c, d in self._db.execute(sql + " ORDER BY rowid")
+        ]
+
+    def add_thread_watch(
+        self, thread_id: str, source: str, started_at: float, include: Sequence[str] | None = None
+    ) -> bool:
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO thread_watches (thread_id, source, include, started_at)"
+            " VALUES (?, ?, ?, ?)",
+            (thread_id, source, _include_text(include), started_at),
+        )
+        return cur.rowcount > 0
+
+    def remove_thread_watch(self, thread_id: str) -> None:
+        self._db.execute("DELETE FROM thread_watches WHERE thread_id = ?", (thread_id,))
+
+    def thread_watches(self) -> list[ThreadWatch]:
+        rows = self._db.execute(
+            "SELECT thread_id, source, include, started_at, listed FROM thread_watches"
+            " ORDER BY rowid"
+        )
+        return [ThreadWatch(t, s, _include(i), a, bool(x)) for t, s, i, a, x in rows]
+
+    def mark_thread_listed(self, thread_id: str) -> None:
+        self._db.execute("UPDATE thread_watches SET listed = 1 WHERE thread_id = ?", (thread_id,))
+
+    def runs_of_thread(self, thread_id: str) -> set[str]:
+        rows = self._db.execute("SELECT run_id FROM run_watches WHERE thread_id = ?", (thread_id,))
+        return {r for (r,) in rows}
+
+    # -- object states and events ---------------------------------------------------------
+
+    def known_states(self, thread_id: str, run_id: str) -> dict[str, ObjectState]:
+        rows = self._db.execute(
+            "SELECT object_id, status, seen FROM objects WHERE thread_id = ? AND run_id = ?",
+            (thread_id, run_id),
+        )
+        return {o: ObjectState(s, frozenset(json.loads(seen))) for o, s, seen in rows}
+
+    def record(
+        self,
+        thread_id: str,
+        run_id: str,
+        events: Sequence[Event],
+        updates: dict[str, ObjectState],
+        *,
+        cursor: str | None,
+        done: bool,
+        sinks: Sequence[str],
+    ) -> list[int]:
+        """In one transaction: new statuses, the events with a delivery per sink, the cursor."""
+        seqs: list[int] = []
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO objects (object_id, thread_id, run_id, status, seen)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (object_id) DO UPDATE"
+                " SET status = excluded.status, seen = excluded.seen",
+                [
+                    (oid, thread_id, run_id, st.status, json.dumps(sorted(st.seen)))
+                    for oid, st in updates.items()
+                ],
+            )
+            for ev in events:
+                cur = self._db.execute(
+                    "INSERT INTO events (event_id, thread_id, run_id, type, body, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (ev.id, ev.thread_id, ev.run_id, ev.type, ev.to_json(), ev.created_at),
+                )
+                seq = int(cur.lastrowid or 0)
+                seqs.append(seq)
+                self._db.executemany(
+                    "INSERT INTO deliveries (seq, sink) VALUES (?, ?)", [(seq, s) for s in sinks]
+                )
+            self._db.execute(
+                "UPDATE run_watches SET cursor = ?, done = ? WHERE thread_id = ? AND run_id = ?",
+                (cursor, int(done), thread_id, run_id),
+            )
+        return seqs
+
+    def pending(self, sink: str, *, limit: int = 1000) -> list[PendingEvent]:
+        rows = self._db.execute(
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.body FROM deliveries d"
+            " JOIN events e ON e.seq = d.seq WHERE d.sink = ? AND d.state = 'pending'"
+            " ORDER BY e.seq LIMIT ?",
+            (sink, limit),
+        )
+        return [PendingEvent(*row) for row in rows]
+
+    def mark_delivered(self, sink: str, seqs: Sequence[int]) -> None:
+        """Delivered: the delivery row goes, and the event too once no sink still needs it."""
+        with self._tx():
+            self._db.executemany(
+                "DELETE FROM deliveries WHERE sink = ? AND seq = ?", [(sink, s) for s in seqs]
+            )
+            self._db.executemany(
+                "DELETE FROM events WHERE seq = ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries WHERE deliveries.seq = events.seq)",
+                [(s,) for s in seqs],
+            )
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
