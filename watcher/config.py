@@ -204,10 +204,16 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
         api["organization"] = env["OPENAI_ORG_ID"]
     if env.get("OPENAI_PROJECT_ID"):
         api["project"] = env["OPENAI_PROJECT_ID"]
+    # a configured key file must be readable even when the environment's key wins
+    from_file = (
+        _read_secret(Path(str(api["api_key_file"])), "api.api_key_file")
+        if api.get("api_key_file")
+        else None
+    )
     if env.get("OPENAI_API_KEY"):
         api["api_key"] = env["OPENAI_API_KEY"]
-    elif api.get("api_key_file"):
-        api["api_key"] = _read_secret(Path(str(api["api_key_file"])), "api.api_key_file")
+    elif from_file:
+        api["api_key"] = from_file
     elif env.get("CREDENTIALS_DIRECTORY"):
         cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_API_KEY
         if cred.exists():

@@ -11,7 +11,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from tenacity.wait import wait_base
 
@@ -29,11 +30,12 @@ MAX_RETRY_AFTER = 600.0
 class WaitRetryAfter(wait_base):
     """Exponential backoff with jitter, but never less than the server's Retry-After."""
 
-    def __init__(self, fallback: wait_base) -> None:
+    def __init__(self, fallback: wait_base, cap: float) -> None:
         self.fallback = fallback
+        self.cap = cap
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        delay = float(self.fallback(retry_state))
+        delay = min(float(self.fallback(retry_state)), self.cap)
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, TransientError) and exc.retry_after is not None:
@@ -64,11 +66,9 @@ def retry_policy(
     return AsyncRetrying(
         stop=stop_after_attempt(settings.attempts),
         wait=WaitRetryAfter(
-            wait_exponential_jitter(
-                initial=settings.initial_delay,
-                max=settings.max_delay,
-                jitter=settings.initial_delay,
-            )
+            wait_exponential(multiplier=settings.initial_delay, max=settings.max_delay)
+            + wait_random(0, settings.initial_delay),
+            cap=settings.max_delay,
         ),
         retry=retry_if_exception_type(TransientError),
         sleep=sleep,
