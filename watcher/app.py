@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 import structlog
@@ -35,6 +36,16 @@ NO_API_MESSAGE = (
 )
 
 EventListener = Callable[[Sequence[Event]], None]
+
+
+class OutboxSink(Protocol):
+    """A sink delivering from the store's outbox on its own (the webhook)."""
+
+    name: str
+
+    def deadline(self) -> float: ...
+
+    def wake(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -80,6 +91,7 @@ class Watcher:
         clock: Clock,
         sinks: Sequence[LineSink] = (),
         listeners: Sequence[EventListener] = (),
+        outboxes: Sequence[OutboxSink] = (),
         exit_when_done: bool = False,
         stop_on_error: bool = False,
     ) -> None:
@@ -89,6 +101,7 @@ class Watcher:
         self.clock = clock
         self.sinks = list(sinks)
         self.listeners = list(listeners)
+        self.outboxes = list(outboxes)
         self.stop_on_error = stop_on_error
         self.scheduler = Scheduler(
             clock, concurrency=settings.poll.max_concurrency, exit_when_idle=exit_when_done
@@ -164,6 +177,8 @@ class Watcher:
             listener(events)
         if not events:
             return
+        for outbox in self.outboxes:
+            outbox.wake()
         bodies = [ev.to_json() for ev in events]
         for sink in self.sinks:
             sink.write(bodies)
@@ -230,7 +245,8 @@ class Watcher:
             found.updates,
             cursor=obs.cursor,
             done=obs.done,
-            sinks=[s.name for s in self.sinks],
+            sinks=[s.name for s in self.sinks] + [o.name for o in self.outboxes],
+            deadlines={o.name: o.deadline() for o in self.outboxes},
         )
         state.known.update(found.updates)
         if obs.cursor != state.cursor:

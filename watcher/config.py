@@ -6,8 +6,11 @@ else in the package reads the environment; `load_settings` receives it as a mapp
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -134,6 +137,67 @@ class RetrySettings(_Section):
     auth_backoff: float = Field(300.0, gt=0)
 
 
+def _check_whsec(value: SecretStr) -> SecretStr:
+    raw = value.get_secret_value()
+    try:
+        key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not raw.startswith("whsec_") or not 24 <= len(key) <= 64:
+        raise ValueError("must be 'whsec_' followed by the base64 of 24 to 64 bytes")
+    return value
+
+
+WebhookSecret = Annotated[SecretStr, AfterValidator(_check_whsec)]
+
+#: Standard Webhooks' retry schedule: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+STANDARD_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
+
+
+class WebhookSettings(_Section):
+    url: str
+    secret: tuple[WebhookSecret, ...] = ()
+    secret_file: Path | None = None
+    timeout: float = Field(10.0, gt=0)
+    max_age: float = Field(259200.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    allow_insecure_http: bool = False
+    schedule: tuple[float, ...] = STANDARD_SCHEDULE
+    max_concurrency: int = Field(8, ge=1, le=256)
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("must be a non-empty list of delays in seconds, none negative")
+        return value
+
+    @model_validator(mode="after")
+    def _url_and_secret(self) -> WebhookSettings:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url: must be an https:// URL (got {self.url!r})")
+        if parts.scheme == "http" and not (is_loopback_url(self.url) or self.allow_insecure_http):
+            raise ValueError(
+                "url: https is required unless the host is loopback or allow_insecure_http = true"
+            )
+        if not self.secret:
+            raise ValueError(
+                "secret: required (secret, secret_file, $RUNSTEP_WATCHER_WEBHOOK_SECRET "
+                "or the webhook-secret credential)"
+            )
+        return self
+
+
+class StdoutSettings(_Section):
+    enabled: bool = True
+
+
 class StateSettings(_Section):
     path: Path = Path("runstep-watcher.db")
 
@@ -154,6 +218,8 @@ class Settings(_Section):
     retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
     state: StateSettings = Field(default_factory=lambda: StateSettings())
     log: LogSettings = Field(default_factory=lambda: LogSettings())
+    webhook: WebhookSettings | None = None
+    stdout: StdoutSettings = Field(default_factory=lambda: StdoutSettings())
     watch: tuple[WatchSpec, ...] = ()
 
     def masked(self) -> dict[str, Any]:
@@ -190,6 +256,31 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+CREDENTIAL_WEBHOOK_SECRET = "webhook-secret"  # noqa: S105 (a file name)
+
+
+def _overlay_webhook(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Webhook secrets: $RUNSTEP_WATCHER_WEBHOOK_SECRET > secret / secret_file > credential."""
+    if "webhook" not in raw:
+        return
+    hook = _section(raw, "webhook")
+    from_file = (
+        _read_secret(Path(str(hook["secret_file"])), "webhook.secret_file")
+        if hook.get("secret_file")
+        else None
+    )
+    if env.get("RUNSTEP_WATCHER_WEBHOOK_SECRET"):
+        hook["secret"] = env["RUNSTEP_WATCHER_WEBHOOK_SECRET"]
+    elif from_file and not hook.get("secret"):
+        hook["secret"] = from_file
+    elif not hook.get("secret") and env.get("CREDENTIALS_DIRECTORY"):
+        cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_WEBHOOK_SECRET
+        if cred.exists():
+            hook["secret"] = _read_secret(
+                cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_WEBHOOK_SECRET}"
+            )
+
+
 def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
     api = _section(raw, "api")
     if "api_key" in api:
@@ -218,6 +309,7 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
         cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_API_KEY
         if cred.exists():
             api["api_key"] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_API_KEY}")
+    _overlay_webhook(raw, env)
     state = _section(raw, "state")
     if "path" not in state and env.get("STATE_DIRECTORY"):
         # systemd may pass several colon-separated directories: the first is ours
@@ -242,12 +334,20 @@ def _describe(exc: ValidationError) -> str:
             parts.append(str(item))
     field = ".".join(parts) or "config"
     msg = str(err["msg"]).removeprefix("Value error, ")
+    sub = re.match(r"([a-z_]+): (.*)", msg)
+    if sub and err["type"] == "value_error":  # a model check naming its own key
+        field, msg = f"{field}.{sub[1]}", sub[2]
     if err["type"] == "extra_forbidden":
         return f"{field}: unknown key (check its spelling)"
     if err["type"] == "missing":
         return f"{field}: required"
     shown = err.get("input")
-    if "key" in field or isinstance(shown, dict | list) or shown is None or repr(shown) in msg:
+    if (
+        any(w in field for w in ("key", "secret", "token"))
+        or isinstance(shown, dict | list)
+        or shown is None
+        or repr(shown) in msg
+    ):
         return f"{field}: {msg}"
     return f"{field}: {msg} (got {shown!r})"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from typing import TextIO
 
@@ -41,6 +42,18 @@ async def _handle_signals(watcher: Watcher, scope: anyio.CancelScope) -> None:
             watcher.stop()
 
 
+async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
+    """A long-lived task that must not end: an unexpected end is a bug, logged, restarted."""
+    while True:
+        try:
+            await loop()
+        except Exception:
+            log.exception("bug: a background task crashed; restarting it", task=loop.__qualname__)
+        else:
+            log.error("bug: a background task ended; restarting it", task=loop.__qualname__)
+        await anyio.sleep(1.0)
+
+
 async def serve(
     settings: Settings,
     *,
@@ -59,7 +72,7 @@ async def serve(
         stack.callback(store.close)
         sinks: list[LineSink] = []
         listeners: list[EventListener] = []
-        if json_out:
+        if json_out and settings.stdout.enabled:
             sinks.append(JsonLinesSink(stdout))
         else:
             from rich.console import Console
@@ -68,6 +81,11 @@ async def serve(
 
             view = stack.enter_context(LiveView(Console(file=stdout)))
             listeners.append(view.on_events)
+        webhook = None
+        if settings.webhook is not None and not exit_when_done:
+            from watcher.webhook import WebhookSink
+
+            webhook = WebhookSink(settings.webhook, store, clock)
         client = ApiClient(
             settings.api,
             settings.retry,
@@ -83,6 +101,7 @@ async def serve(
             clock=clock,
             sinks=sinks,
             listeners=listeners,
+            outboxes=[webhook] if webhook else [],
             exit_when_done=exit_when_done,
             stop_on_error=stop_on_error,
         )
@@ -90,9 +109,13 @@ async def serve(
             async with anyio.create_task_group() as tg:
                 if handle_signals:
                     tg.start_soon(_handle_signals, watcher, tg.cancel_scope, name="signals")
+                if webhook is not None:
+                    tg.start_soon(_supervised, webhook.run, name="webhook delivery")
                 await watcher.run()
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await client.aclose()
+                if webhook is not None:
+                    await webhook.aclose()
     return watcher

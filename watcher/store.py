@@ -16,7 +16,15 @@ from pathlib import Path
 from watcher.events import Event
 from watcher.transitions import ObjectState
 
-__all__ = ["SCHEMA_VERSION", "PendingEvent", "RunWatch", "StateError", "Store", "ThreadWatch"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "OutboxItem",
+    "PendingEvent",
+    "RunWatch",
+    "StateError",
+    "Store",
+    "ThreadWatch",
+]
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +37,7 @@ CREATE TABLE IF NOT EXISTS objects (
     status TEXT NOT NULL,
     seen TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
 CREATE INDEX IF NOT EXISTS objects_run ON objects (thread_id, run_id);
 CREATE TABLE IF NOT EXISTS run_watches (
     thread_id TEXT NOT NULL,
@@ -61,6 +70,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
+    deadline REAL,
     last_error TEXT,
     PRIMARY KEY (sink, seq)
 );
@@ -97,6 +107,22 @@ class PendingEvent:
     thread_id: str
     run_id: str
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    seq: int
+    event_id: str
+    thread_id: str
+    run_id: str
+    type: str
+    body: str
+    created_at: int
+    state: str
+    attempts: int
+    next_attempt_at: float
+    deadline: float | None
+    last_error: str | None
 
 
 def _include(raw: str | None) -> tuple[str, ...] | None:
@@ -226,6 +252,7 @@ class Store:
         cursor: str | None,
         done: bool,
         sinks: Sequence[str],
+        deadlines: dict[str, float] | None = None,
     ) -> list[int]:
         """In one transaction: new statuses, the events with a delivery per sink, the cursor."""
         seqs: list[int] = []
@@ -248,7 +275,8 @@ class Store:
                 seq = int(cur.lastrowid or 0)
                 seqs.append(seq)
                 self._db.executemany(
-                    "INSERT INTO deliveries (seq, sink) VALUES (?, ?)", [(seq, s) for s in sinks]
+                    "INSERT INTO deliveries (seq, sink, deadline) VALUES (?, ?, ?)",
+                    [(seq, s, (deadlines or {}).get(s)) for s in sinks],
                 )
             self._db.execute(
                 "UPDATE run_watches SET cursor = ?, done = ? WHERE thread_id = ? AND run_id = ?",
@@ -276,6 +304,82 @@ class Store:
                 " (SELECT 1 FROM deliveries WHERE deliveries.seq = events.seq)",
                 [(s,) for s in seqs],
             )
+
+    # -- the webhook outbox -------------------------------------------------------------------
+
+    def due_heads(self, sink: str, now: float, *, limit: int = 100) -> list[OutboxItem]:
+        """The oldest pending event of each run, if due: a failing one holds back its run only."""
+        rows = self._db.execute(
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM deliveries d JOIN events e ON e.seq = d.seq"
+            " WHERE d.seq IN (SELECT MIN(d2.seq) FROM deliveries d2 JOIN events e2"
+            "   ON e2.seq = d2.seq WHERE d2.sink = ? AND d2.state = 'pending'"
+            "   GROUP BY e2.thread_id, e2.run_id)"
+            " AND d.sink = ? AND d.next_attempt_at <= ? ORDER BY d.seq LIMIT ?",
+            (sink, sink, now, limit),
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    def next_due(self, sink: str) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE sink = ? AND state = 'pending'",
+            (sink,),
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def reschedule(self, sink: str, seq: int, *, at: float, error: str) -> None:
+        self._db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+            " WHERE sink = ? AND seq = ?",
+            (at, error[:500], sink, seq),
+        )
+
+    def mark_dead(self, sink: str, seq: int, *, error: str) -> None:
+        self._db.execute(
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?"
+            " WHERE sink = ? AND seq = ?",
+            (error[:500], sink, seq),
+        )
+
+    def queue_depth(self, sink: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT state, COUNT(*) FROM deliveries WHERE sink = ? GROUP BY state", (sink,)
+        )
+        depth = {"pending": 0, "dead": 0}
+        depth.update({state: int(n) for state, n in rows})
+        return depth
+
+    def outbox(self, sink: str) -> list[OutboxItem]:
+        rows = self._db.execute(
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM deliveries d JOIN events e ON e.seq = d.seq WHERE d.sink = ? ORDER BY d.seq",
+            (sink,),
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    def replay(
+        self,
+        sink: str,
+        *,
+        deadline: float,
+        event_id: str | None = None,
+        since: float | None = None,
+    ) -> int:
+        """Dead letters back to pending, due at once, with a fresh deadline; how many."""
+        sql = (
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0,"
+            " deadline = ? WHERE sink = ? AND state = 'dead'"
+        )
+        params: list[object] = [deadline, sink]
+        if event_id is not None:
+            sql += " AND seq IN (SELECT seq FROM events WHERE event_id = ?)"
+            params.append(event_id)
+        if since is not None:
+            sql += " AND seq IN (SELECT seq FROM events WHERE created_at >= ?)"
+            params.append(since)
+        return self._db.execute(sql, params).rowcount
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

@@ -1,0 +1,197 @@
+"""Webhook delivery from the durable outbox: signed (Standard Webhooks), ordered per run.
+
+The retry schedule lives in the store, not in memory: a delivery that is retried for hours
+survives restarts, which an in-process retry loop (tenacity's) cannot.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import random
+from collections.abc import Callable, Sequence
+
+import anyio
+import httpx
+import structlog
+
+from watcher import __version__
+from watcher.client import parse_retry_after
+from watcher.clock import Clock
+from watcher.config import WebhookSettings
+from watcher.store import OutboxItem, Store
+
+__all__ = ["WebhookSink", "next_attempt_delay", "secret_key", "sign"]
+
+log = structlog.get_logger("watcher.webhook")
+
+SINK = "webhook"
+#: Another process (`outbox replay`) may add due work: look at the store at least this often.
+IDLE_RECHECK = 5.0
+DEPTH_LOG_EVERY = 10.0
+
+
+def secret_key(whsec: str) -> bytes:
+    """The HMAC key: the base64-decoded part of a `whsec_…` secret."""
+    return base64.b64decode(whsec.removeprefix("whsec_"))
+
+
+def sign(keys: Sequence[bytes], msg_id: str, timestamp: int, body: str) -> str:
+    """`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, one per key, space-separated."""
+    payload = f"{msg_id}.{timestamp}.{body}".encode()
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(k, payload, hashlib.sha256).digest()).decode()
+        for k in keys
+    )
+
+
+def next_attempt_delay(
+    attempts: int, schedule: Sequence[float], *, retry_after: float | None, jitter: float
+) -> float:
+    """Delay before attempt number `attempts + 1` (attempts made so far ≥ 1).
+
+    The schedule's entry for that attempt (its last entry once past its end), stretched by
+    up to 10% of jitter (`jitter` in [0, 1)), and never less than the receiver's Retry-After.
+    """
+    base = schedule[min(attempts, len(schedule) - 1)]
+    delay = base * (1.0 + 0.1 * jitter)
+    return max(delay, retry_after or 0.0)
+
+
+class WebhookSink:
+    """Drains the store's webhook outbox; wakes when new events are recorded."""
+
+    name = SINK
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        store: Store,
+        clock: Clock,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.jitter = jitter
+        self._keys = [secret_key(s.get_secret_value()) for s in settings.secret]
+        self._http = httpx.AsyncClient(
+            timeout=settings.timeout, follow_redirects=False, transport=transport, verify=True
+        )
+        self._wake = anyio.Event()
+        self._last_depth: dict[str, int] | None = None
+        self._last_depth_log = float("-inf")
+        self.delivered = 0
+        self.failed = 0
+        self.dead = 0
+
+    def deadline(self) -> float:
+        return self.clock.wall() + self.settings.max_age
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, item: OutboxItem) -> tuple[bool, bool, str, float | None]:
+        """(delivered, permanent failure, error, retry_after). Signed anew for each attempt."""
+        timestamp = int(self.clock.wall())
+        headers = {
+            **self.settings.headers,
+            "content-type": "application/json",
+            "user-agent": f"runstep-watcher/{__version__}",
+            "webhook-id": item.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self._keys, item.event_id, timestamp, item.body),
+        }
+        try:
+            response = await self._http.post(
+                self.settings.url, content=item.body.encode(), headers=headers
+            )
+        except httpx.TimeoutException:
+            return False, False, f"timed out after {self.settings.timeout}s", None
+        except httpx.TransportError as exc:
+            return False, False, f"connection error: {type(exc).__name__}", None
+        status = response.status_code
+        if 200 <= status < 300:
+            return True, False, "", None
+        error = f"HTTP {status}"
+        if 300 <= status < 400:
+            return False, False, f"{error} (redirects are not followed)", None
+        if 400 <= status < 500 and status not in (408, 409, 429):
+            return False, True, f"{error}: the endpoint refused the event", None
+        return False, False, error, parse_retry_after(response.headers)
+
+    async def _attempt(self, item: OutboxItem) -> None:
+        ok, permanent, error, retry_after = await self._post(item)
+        if ok:
+            self.store.mark_delivered(SINK, [item.seq])
+            self.delivered += 1
+            return
+        self.failed += 1
+        now = self.clock.wall()
+        attempts = item.attempts + 1
+        delay = next_attempt_delay(
+            attempts, self.settings.schedule, retry_after=retry_after, jitter=self.jitter()
+        )
+        deadline = (
+            item.deadline if item.deadline is not None else item.created_at + self.settings.max_age
+        )
+        if permanent or now + delay > deadline:
+            why = error if permanent else f"{error}; past max_age ({self.settings.max_age:.0f}s)"
+            self.store.mark_dead(SINK, item.seq, error=why)
+            self.dead += 1
+            log.error(
+                "webhook delivery dead-lettered",
+                event_id=item.event_id,
+                error=why,
+                attempts=attempts,
+            )
+            return
+        self.store.reschedule(SINK, item.seq, at=now + delay, error=error)
+        log.warning(
+            "webhook delivery failed; will retry",
+            event_id=item.event_id,
+            error=error,
+            attempt=attempts,
+            delay=round(delay, 3),
+        )
+
+    async def deliver_once(self) -> int:
+        """One round: attempt the due head event of each run; return how many were tried."""
+        heads = self.store.due_heads(SINK, self.clock.wall(), limit=self.settings.max_concurrency)
+        if heads:
+            async with anyio.create_task_group() as tg:
+                for item in heads:
+                    tg.start_soon(self._attempt, item)
+        self._log_depth()
+        return len(heads)
+
+    def _log_depth(self) -> None:
+        """Log the queue depth when it changes, at most every DEPTH_LOG_EVERY seconds."""
+        now = self.clock.now()
+        depth = self.store.queue_depth(SINK)
+        changed = depth != self._last_depth and (depth["pending"] or self._last_depth)
+        if changed and (now - self._last_depth_log >= DEPTH_LOG_EVERY or not depth["pending"]):
+            log.info("webhook queue depth", **depth)
+            self._last_depth_log = now
+            self._last_depth = depth
+
+    async def run(self) -> None:
+        """Forever: deliver what is due, then wait for new events or the next due time."""
+        while True:
+            if await self.deliver_once():
+                continue
+            due = self.store.next_due(SINK)
+            wait = (
+                IDLE_RECHECK
+                if due is None
+                else min(max(due - self.clock.wall(), 0.0), IDLE_RECHECK)
+            )
+            with anyio.move_on_after(wait):
+                await self._wake.wait()
+            self._wake = anyio.Event()
