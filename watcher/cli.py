@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from watcher import __version__, logs
 from watcher.config import ConfigError, Settings, WatchSpec, load_settings
 from watcher.daemon import serve
+from watcher.ids import is_valid_id
 from watcher.store import StateError
 
 __all__ = ["main"]
@@ -74,6 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--long-runs", type=int, default=0, help="with --generate: runs of 320 steps")
     sim.add_argument("--duration", type=float, default=30.0, help="with --generate: seconds")
     sim.add_argument("--api-key", help="require this (fake) key")
+
+    outbox = sub.add_parser("outbox", help="webhook deliveries: pending and dead letters")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    lst = outbox_sub.add_parser("list", parents=[common], help="pending and dead events")
+    lst.add_argument("--config", type=Path, required=True)
+    lst.add_argument("--state", help="state file (over [state] path)")
+    replay = outbox_sub.add_parser("replay", parents=[common], help="send dead letters again")
+    replay.add_argument("--config", type=Path, required=True)
+    replay.add_argument("--state", help="state file (over [state] path)")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("event_id", nargs="?", help="one event id (evt_…)")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    which.add_argument(
+        "--since", help="dead letters of events created since TIME (ISO 8601 or unix seconds)"
+    )
 
     sub.add_parser(
         "demo", parents=[common, view], help="the simulator and the watcher in one process"
@@ -155,7 +171,59 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return anyio.run(run_demo, json_out, args.log_level)
 
 
+def _parse_time(value: str) -> float:
+    from datetime import UTC, datetime
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--since: {value!r} is not an ISO 8601 time or unix seconds") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _cmd_outbox(args: argparse.Namespace) -> int:
+    import time
+
+    from watcher.store import Store
+    from watcher.webhook import SINK
+
+    settings = load_settings(args.config, os.environ, {"state.path": args.state}, require_key=False)
+    store = Store(settings.state.path)
+    try:
+        if args.outbox_command == "list":
+            items = store.outbox(SINK)
+            print(f"{'state':8} {'attempts':>8}  {'event id':38} {'type':32} {'run':24} last error")
+            for it in items:
+                print(
+                    f"{it.state:8} {it.attempts:>8}  {it.event_id:38} {it.type:32} "
+                    f"{it.run_id:24} {it.last_error or ''}"
+                )
+            depth = store.queue_depth(SINK)
+            print(f"{depth['pending']} pending, {depth['dead']} dead", file=sys.stderr)
+            return EXIT_OK
+        if args.event_id is not None and not is_valid_id(args.event_id):
+            raise ConfigError(f"event_id: {args.event_id!r} is not a valid event id")
+        max_age = settings.webhook.max_age if settings.webhook else 259200.0
+        count = store.replay(
+            SINK,
+            deadline=time.time() + max_age,
+            event_id=args.event_id,
+            since=_parse_time(args.since) if args.since else None,
+        )
+        print(f"{count} dead letter(s) queued again", file=sys.stderr)
+        return EXIT_OK if count or args.all or args.since else EXIT_NOT_FOUND
+    finally:
+        store.close()
+
+
 COMMANDS = {
+    "outbox": _cmd_outbox,
     "run": _cmd_run,
     "watch": _cmd_watch,
     "check-config": _cmd_check,

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -104,8 +105,9 @@ class ApiSettings(_Section):
         return value
 
     @model_validator(mode="after")
-    def _key_needed(self) -> ApiSettings:
-        if self.api_key is None and not is_loopback_url(self.base_url):
+    def _key_needed(self, info: ValidationInfo) -> ApiSettings:
+        needed = (info.context or {}).get("require_key", True)
+        if needed and self.api_key is None and not is_loopback_url(self.base_url):
             raise ValueError(
                 "no API key: set OPENAI_API_KEY or [api] api_key_file "
                 "(only a loopback base_url may go without one)"
@@ -356,12 +358,17 @@ def load_settings(
     path: Path | None,
     env: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
+    *,
+    require_key: bool = True,
 ) -> Settings:
-    """Build the settings; raise `ConfigError` with one line naming the field."""
+    """Build the settings; raise `ConfigError` with one line naming the field.
+
+    `require_key=False` for commands that never call the API (`outbox`).
+    """
     env = os.environ if env is None else env
     raw: dict[str, Any] = _read_toml(path) if path is not None else {}
     _overlay(raw, env, flags or {})
     try:
-        return Settings.model_validate(raw)
+        return Settings.model_validate(raw, context={"require_key": require_key})
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None

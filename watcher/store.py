@@ -37,7 +37,6 @@ CREATE TABLE IF NOT EXISTS objects (
     status TEXT NOT NULL,
     seen TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
 CREATE INDEX IF NOT EXISTS objects_run ON objects (thread_id, run_id);
 CREATE TABLE IF NOT EXISTS run_watches (
     thread_id TEXT NOT NULL,
@@ -74,6 +73,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error TEXT,
     PRIMARY KEY (sink, seq)
 );
+CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
 """
 
 

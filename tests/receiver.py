@@ -1,0 +1,87 @@
+"""A webhook receiver on 127.0.0.1 that verifies every delivery with `standardwebhooks`.
+
+The reference implementation checks our signatures, not our own code. The receiver can
+answer with a scripted status, and can go down (port closed) and come back on the same port.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook
+
+
+class Receiver:
+    def __init__(self, secrets: list[str]) -> None:
+        self.verifiers = [Webhook(s) for s in secrets]
+        self.received: list[dict[str, Any]] = []  # verified deliveries, in arrival order
+        self.attempts: list[str] = []  # webhook-id of every request, verified or not
+        self.rejected: list[str] = []
+        self.script: list[int] = []  # statuses to answer next, then 204
+        self.cond = threading.Condition()
+        self.port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver.cond:
+                    receiver.attempts.append(headers.get("webhook-id", ""))
+                    status = receiver.script.pop(0) if receiver.script else 204
+                    if status < 300:
+                        try:
+                            for verifier in receiver.verifiers:
+                                verifier.verify(body, headers)
+                        except Exception as exc:
+                            receiver.rejected.append(str(exc))
+                            status = 401
+                        else:
+                            receiver.received.append(
+                                {"headers": headers, "event": json.loads(body)}
+                            )
+                    receiver.cond.notify_all()
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._server = None
+
+    def events(self) -> list[dict[str, Any]]:
+        with self.cond:
+            return [r["event"] for r in self.received]
+
+    def wait_for(self, predicate, timeout: float = 20.0, what: str = "") -> None:
+        with self.cond:
+            if not self.cond.wait_for(predicate, timeout):
+                raise AssertionError(
+                    f"receiver: timed out waiting for {what}; got {len(self.received)}, "
+                    f"attempts {len(self.attempts)}, rejected {self.rejected[:3]}"
+                )
+
+    def close(self) -> None:
+        if self._server is not None:
+            self.down()
