@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import queue
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +41,9 @@ class Daemon:
         with self._changed:
             self._changed.notify_all()
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = ""
+    ) -> None:
         deadline = time.monotonic() + timeout
         with self._changed:
             while not predicate():

@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
 class Receiver:
@@ -34,7 +34,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver.cond:
@@ -44,7 +44,7 @@ class Receiver:
                         try:
                             for verifier in receiver.verifiers:
                                 verifier.verify(body, headers)
-                        except Exception as exc:
+                        except WebhookVerificationError as exc:
                             receiver.rejected.append(str(exc))
                             status = 401
                         else:

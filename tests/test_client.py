@@ -28,7 +28,9 @@ def make_client(handler, *, clock=None, attempts=4, **api):
     settings = ApiSettings(base_url="https://api.example.test/v1", api_key=KEY, **api)
     retry = RetrySettings(attempts=attempts, initial_delay=0.5, max_delay=8.0)
     gate = RateGate(clock, rate=1000.0)
-    return ApiClient(settings, retry, clock=clock, gate=gate, transport=httpx.MockTransport(handler))
+    return ApiClient(
+        settings, retry, clock=clock, gate=gate, transport=httpx.MockTransport(handler)
+    )
 
 
 def resp(status, body=None, headers=None, text=None):
@@ -39,7 +41,9 @@ def resp(status, body=None, headers=None, text=None):
 
 
 def err(message="x"):
-    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+    }
 
 
 @pytest.mark.parametrize(
@@ -72,7 +76,9 @@ def test_classify_2xx_not_json_is_transient():
 
 def test_classify_truncated_json_is_transient():
     with pytest.raises(BadResponseError):
-        classify(resp(200, text='{"object": "list", "da', headers={"content-type": "application/json"}))
+        classify(
+            resp(200, text='{"object": "list", "da', headers={"content-type": "application/json"})
+        )
 
 
 def test_503_html_body_is_transient_and_summarised():
@@ -217,8 +223,13 @@ async def test_401_says_key_refused_without_the_key():
 
 
 async def test_404_before_any_success_flags_missing_api():
-    answers = iter([httpx.Response(404, text="Not Found"), httpx.Response(200, json={}),
-                    httpx.Response(404, json=err("No run found with id 'run_x'."))])
+    answers = iter(
+        [
+            httpx.Response(404, text="Not Found"),
+            httpx.Response(200, json={}),
+            httpx.Response(404, json=err("No run found with id 'run_x'.")),
+        ]
+    )
     client = make_client(lambda r: next(answers))
     with pytest.raises(NotFoundError) as first:
         await client.get(("threads", "t"))
@@ -230,9 +241,7 @@ async def test_404_before_any_success_flags_missing_api():
 
 
 async def test_redirects_are_not_followed():
-    client = make_client(
-        lambda r: httpx.Response(302, headers={"location": "https://evil.test/"})
-    )
+    client = make_client(lambda r: httpx.Response(302, headers={"location": "https://evil.test/"}))
     with pytest.raises(PermanentError):
         await client.get(("threads", "t"))
 

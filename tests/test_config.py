@@ -43,7 +43,10 @@ include = ["step_details.tool_calls[*].file_search.results[*].content"]
     assert s.api.api_key is not None and s.api.api_key.get_secret_value() == KEY
     assert s.api.timeout == 12.5
     assert s.poll.interval == 2.0 and s.poll.max_interval == 30.0
-    assert [(w.thread_id, w.run_id) for w in s.watch] == [("thread_abc", "run_abc"), ("thread_xyz", None)]
+    assert [(w.thread_id, w.run_id) for w in s.watch] == [
+        ("thread_abc", "run_abc"),
+        ("thread_xyz", None),
+    ]
     assert s.watch[1].include == ("step_details.tool_calls[*].file_search.results[*].content",)
 
 
@@ -87,18 +90,18 @@ BAD = [
     ("[poll]\ninterval = 0\n", "poll.interval"),
     ("[poll]\nintervl = 1\n", "poll.intervl: unknown key"),
     ("[poll]\ninterval = 5.0\nmax_interval = 1.0\n", "max_interval"),
-    ("[api]\ntimeout = \"soon\"\n", "api.timeout"),
-    ("[api]\nbase_url = \"ftp://x\"\n", "api.base_url"),
-    ("[api]\napi_key = \"sk-inline\"\n", "api.api_key"),
-    ("[api]\napi_key_file = \"/nonexistent/key\"\n", "api.api_key_file"),
-    ("[[watch]]\nrun_id = \"run_1\"\n", "watch[0].thread_id: required"),
-    ("[[watch]]\nthread_id = \"../etc\"\n", "watch[0].thread_id"),
-    ("[[watch]]\nthread_id = \"t\"\nrun_id = \"r?x=1\"\n", "watch[0].run_id"),
-    ("[[watch]]\nthread_id = \"t\"\ncolour = 1\n", "watch[0].colour: unknown key"),
+    ('[api]\ntimeout = "soon"\n', "api.timeout"),
+    ('[api]\nbase_url = "ftp://x"\n', "api.base_url"),
+    ('[api]\napi_key = "sk-inline"\n', "api.api_key"),
+    ('[api]\napi_key_file = "/nonexistent/key"\n', "api.api_key_file"),
+    ('[[watch]]\nrun_id = "run_1"\n', "watch[0].thread_id: required"),
+    ('[[watch]]\nthread_id = "../etc"\n', "watch[0].thread_id"),
+    ('[[watch]]\nthread_id = "t"\nrun_id = "r?x=1"\n', "watch[0].run_id"),
+    ('[[watch]]\nthread_id = "t"\ncolour = 1\n', "watch[0].colour: unknown key"),
     ("[typo]\nx = 1\n", "typo: unknown key"),
     ("api = 3\n", "api: must be a table"),
     ("[poll\n", "invalid TOML"),
-    ("[log]\nlevel = \"loud\"\n", "log.level"),
+    ('[log]\nlevel = "loud"\n', "log.level"),
 ]
 
 

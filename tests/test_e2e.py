@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from pathlib import Path
@@ -26,8 +27,13 @@ SCENARIO = {
             "runs": [
                 {
                     "id": "run_ok",
-                    "timeline": [["queued", 0], ["in_progress", 1], ["requires_action", 2],
-                                 ["in_progress", 3], ["completed", 5]],
+                    "timeline": [
+                        ["queued", 0],
+                        ["in_progress", 1],
+                        ["requires_action", 2],
+                        ["in_progress", 3],
+                        ["completed", 5],
+                    ],
                     "steps": [
                         step("step_ok1", [["in_progress", 1], ["completed", 2]], **TOOLS),
                         step("step_ok2", [["in_progress", 3], ["completed", 4.5]]),
@@ -45,8 +51,12 @@ SCENARIO = {
             "runs": [
                 {
                     "id": "run_cancel",
-                    "timeline": [["queued", 0], ["in_progress", 1], ["cancelling", 2],
-                                 ["cancelled", 3]],
+                    "timeline": [
+                        ["queued", 0],
+                        ["in_progress", 1],
+                        ["cancelling", 2],
+                        ["cancelled", 3],
+                    ],
                     "steps": [step("step_c1", [["in_progress", 1], ["cancelled", 3]])],
                 },
                 {
@@ -63,8 +73,13 @@ SCENARIO = {
         },
     ],
 }
-ALL_RUNS = [("thread_a", "run_ok"), ("thread_a", "run_fail"), ("thread_b", "run_cancel"),
-            ("thread_b", "run_exp"), ("thread_b", "run_inc")]
+ALL_RUNS = [
+    ("thread_a", "run_ok"),
+    ("thread_a", "run_fail"),
+    ("thread_b", "run_cancel"),
+    ("thread_b", "run_exp"),
+    ("thread_b", "run_inc"),
+]
 
 
 def config(tmp_path: Path, base_url: str, watches, extra: str = "") -> Path:
@@ -127,14 +142,24 @@ def test_every_status_of_runs_and_steps(sim, tmp_path):
             by_obj.setdefault(ev["data"]["id"], []).append(ev)
         for evs in by_obj.values():
             assert evs[0]["previous_status"] is None
-            for a, b in zip(evs, evs[1:], strict=False):
+            for a, b in itertools.pairwise(evs):
                 assert b["previous_status"] == a["data"]["status"]
         types = {ev["type"] for ev in events}
-        assert {"thread.run.queued", "thread.run.requires_action", "thread.run.cancelling",
-                "thread.run.cancelled", "thread.run.failed", "thread.run.completed",
-                "thread.run.expired", "thread.run.incomplete", "thread.run.step.in_progress",
-                "thread.run.step.completed", "thread.run.step.failed",
-                "thread.run.step.cancelled", "thread.run.step.expired"} <= types
+        assert {
+            "thread.run.queued",
+            "thread.run.requires_action",
+            "thread.run.cancelling",
+            "thread.run.cancelled",
+            "thread.run.failed",
+            "thread.run.completed",
+            "thread.run.expired",
+            "thread.run.incomplete",
+            "thread.run.step.in_progress",
+            "thread.run.step.completed",
+            "thread.run.step.failed",
+            "thread.run.step.cancelled",
+            "thread.run.step.expired",
+        } <= types
         # a terminal run's steps go out before the run's own terminal event
         order = [ev["data"]["id"] + ":" + ev["data"]["status"] for ev in events]
         assert order.index("step_ok2:completed") < order.index("run_ok:completed")
@@ -152,9 +177,23 @@ def test_every_status_of_runs_and_steps(sim, tmp_path):
 
 def test_many_steps_page_then_one_request_per_poll(sim, tmp_path):
     steps = [step(f"step_{i:03d}", [["in_progress", 0], ["completed", 1]]) for i in range(240)]
-    steps += [step(f"step_{i:03d}", [["in_progress", 0], ["completed", 50]]) for i in range(240, 250)]
-    scenario = {"threads": [{"id": "thread_p", "runs": [
-        {"id": "run_p", "timeline": [["in_progress", 0], ["completed", 60]], "steps": steps}]}]}
+    steps += [
+        step(f"step_{i:03d}", [["in_progress", 0], ["completed", 50]]) for i in range(240, 250)
+    ]
+    scenario = {
+        "threads": [
+            {
+                "id": "thread_p",
+                "runs": [
+                    {
+                        "id": "run_p",
+                        "timeline": [["in_progress", 0], ["completed", 60]],
+                        "steps": steps,
+                    }
+                ],
+            }
+        ]
+    }
     s = sim(scenario)
     s.advance(2)
     d = Daemon("run", "--config", str(config(tmp_path, s.base_url, [("thread_p", "run_p")])))
@@ -176,13 +215,27 @@ def test_many_steps_page_then_one_request_per_poll(sim, tmp_path):
 
 
 def test_thread_watch_finds_new_runs_only(sim, tmp_path):
-    scenario = {"epoch": int(time.time()) - 100, "threads": [{"id": "thread_t", "runs": [
-        {"id": "run_old", "timeline": [["queued", 0], ["completed", 1]], "steps": []},
-        {"id": "run_active", "timeline": [["queued", 0], ["in_progress", 1], ["completed", 8]],
-         "steps": []},
-        {"id": "run_new", "timeline": [["queued", 200], ["in_progress", 201], ["completed", 202]],
-         "steps": [step("step_n1", [["in_progress", 201], ["completed", 202]])]},
-    ]}]}
+    scenario = {
+        "epoch": int(time.time()) - 100,
+        "threads": [
+            {
+                "id": "thread_t",
+                "runs": [
+                    {"id": "run_old", "timeline": [["queued", 0], ["completed", 1]], "steps": []},
+                    {
+                        "id": "run_active",
+                        "timeline": [["queued", 0], ["in_progress", 1], ["completed", 8]],
+                        "steps": [],
+                    },
+                    {
+                        "id": "run_new",
+                        "timeline": [["queued", 200], ["in_progress", 201], ["completed", 202]],
+                        "steps": [step("step_n1", [["in_progress", 201], ["completed", 202]])],
+                    },
+                ],
+            }
+        ],
+    }
     s = sim(scenario)
     s.advance(2)  # run_old has finished before the watch begins; run_active is still going
     d = Daemon("run", "--config", str(config(tmp_path, s.base_url, [("thread_t", None)])))

@@ -11,16 +11,21 @@ from watcher.transitions import ObjectState, Observed, detect
 
 
 def observed(oid, status, kind="thread.run.step"):
-    return Observed(oid, kind, status, "thread_1", "run_1", {"id": oid, "object": kind, "status": status})
+    return Observed(
+        oid, kind, status, "thread_1", "run_1", {"id": oid, "object": kind, "status": status}
+    )
 
 
 def test_record_then_reopen_keeps_states_cursor_and_pending(tmp_path):
     path = tmp_path / "state.db"
     store = Store(path)
     store.add_run_watch("thread_1", "run_1", "config")
-    found = detect({}, [observed("run_1", "in_progress", "thread.run"), observed("s1", "completed")], now=1)
-    seqs = store.record("thread_1", "run_1", found.events, found.updates, cursor="s1", done=False,
-                        sinks=["stdout"])
+    found = detect(
+        {}, [observed("run_1", "in_progress", "thread.run"), observed("s1", "completed")], now=1
+    )
+    seqs = store.record(
+        "thread_1", "run_1", found.events, found.updates, cursor="s1", done=False, sinks=["stdout"]
+    )
     assert len(seqs) == 2
     store.close()
 
@@ -43,8 +48,15 @@ def test_record_is_atomic(tmp_path):
     found = detect({}, [observed("s1", "completed")], now=1)
     with pytest.raises(sqlite3.IntegrityError):
         # a sink listed twice violates the deliveries key: nothing of the record may stay
-        store.record("thread_1", "run_1", found.events, found.updates, cursor="s1", done=True,
-                     sinks=["stdout", "stdout"])
+        store.record(
+            "thread_1",
+            "run_1",
+            found.events,
+            found.updates,
+            cursor="s1",
+            done=True,
+            sinks=["stdout", "stdout"],
+        )
     assert store.known_states("thread_1", "run_1") == {}
     assert store.pending("stdout") == []
     assert store.run_watches()[0].cursor is None

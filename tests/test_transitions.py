@@ -38,7 +38,11 @@ def known(**states: str | tuple[str, ...]) -> dict[str, ObjectState]:
         # a status seen before is not reported again (same event id)
         ({"s1": ("in_progress", "requires_action")}, [("s1", "in_progress")], []),
         # an unknown future status is reported like any other
-        ({"s1": "in_progress"}, [("s1", "paused")], [("s1", "thread.run.step.paused", "in_progress")]),
+        (
+            {"s1": "in_progress"},
+            [("s1", "paused")],
+            [("s1", "thread.run.step.paused", "in_progress")],
+        ),
         # several objects, in the order observed
         (
             {"s1": "completed"},
@@ -52,7 +56,10 @@ def known(**states: str | tuple[str, ...]) -> dict[str, ObjectState]:
         (
             {},
             [("s1", "in_progress"), ("s1", "completed")],
-            [("s1", "thread.run.step.in_progress", None), ("s1", "thread.run.step.completed", "in_progress")],
+            [
+                ("s1", "thread.run.step.in_progress", None),
+                ("s1", "thread.run.step.completed", "in_progress"),
+            ],
         ),
     ],
 )
@@ -71,7 +78,9 @@ def test_run_events_are_named_after_the_run_kind():
 
 def test_updates_hold_new_status_and_every_status_seen():
     result = detect(known(s1="in_progress"), [obs("s1", "completed")], now=0)
-    assert result.updates == {"s1": ObjectState("completed", frozenset({"in_progress", "completed"}))}
+    assert result.updates == {
+        "s1": ObjectState("completed", frozenset({"in_progress", "completed"}))
+    }
 
 
 def test_unchanged_objects_give_no_update():

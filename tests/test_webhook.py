@@ -32,20 +32,36 @@ def settings(url: str, secrets=(SECRET_A,), **extra) -> WebhookSettings:
 def record(store: Store, clock: FakeClock, run_id: str, *objs: tuple[str, str]) -> list[str]:
     store.add_run_watch("thread_1", run_id, "config")
     observed = [
-        Observed(oid, "thread.run.step", st, "thread_1", run_id,
-                 {"id": oid, "object": "thread.run.step", "status": st, "run_id": run_id})
+        Observed(
+            oid,
+            "thread.run.step",
+            st,
+            "thread_1",
+            run_id,
+            {"id": oid, "object": "thread.run.step", "status": st, "run_id": run_id},
+        )
         for oid, st in objs
     ]
     found = detect(store.known_states("thread_1", run_id), observed, now=int(clock.wall()))
-    store.record("thread_1", run_id, found.events, found.updates, cursor=None, done=False,
-                 sinks=[SINK], deadlines={SINK: clock.wall() + 300})
+    store.record(
+        "thread_1",
+        run_id,
+        found.events,
+        found.updates,
+        cursor=None,
+        done=False,
+        sinks=[SINK],
+        deadlines={SINK: clock.wall() + 300},
+    )
     return [e.id for e in found.events]
 
 
 def test_signature_verifies_with_the_reference_implementation():
     body = '{"id":"evt_1","object":"event"}'
     ts = int(time.time())
-    header = sign([base64.b64decode(SECRET_A[6:]), base64.b64decode(SECRET_B[6:])], "evt_1", ts, body)
+    header = sign(
+        [base64.b64decode(SECRET_A[6:]), base64.b64decode(SECRET_B[6:])], "evt_1", ts, body
+    )
     headers = {"webhook-id": "evt_1", "webhook-timestamp": str(ts), "webhook-signature": header}
     assert len(header.split(" ")) == 2
     for secret in (SECRET_A, SECRET_B):
@@ -79,7 +95,14 @@ async def test_delivers_signed_bodies_exactly_as_stored(tmp_path):
         assert [r["event"]["id"] for r in got] == ids
         assert [r["headers"]["webhook-id"] for r in got] == ids
         assert got[0]["headers"]["content-type"] == "application/json"
-        assert set(got[0]["event"]) == {"id", "object", "type", "created_at", "data", "previous_status"}
+        assert set(got[0]["event"]) == {
+            "id",
+            "object",
+            "type",
+            "created_at",
+            "data",
+            "previous_status",
+        }
         assert store.queue_depth(SINK) == {"pending": 0, "dead": 0}
     finally:
         receiver.close()
@@ -120,8 +143,12 @@ async def test_failing_run_holds_back_only_itself(tmp_path):
     store = Store(tmp_path / "s.db")
     bad = record(store, clock, "run_bad", ("b1", "completed"), ("b2", "completed"))
     good = record(store, clock, "run_good", ("g1", "completed"), ("g2", "completed"))
-    sink = WebhookSink(settings("https://hooks.example.test/x"), store, clock,
-                       transport=httpx.MockTransport(handler))
+    sink = WebhookSink(
+        settings("https://hooks.example.test/x"),
+        store,
+        clock,
+        transport=httpx.MockTransport(handler),
+    )
     for _ in range(4):
         await sink.deliver_once()
     assert bad[1] not in seen  # b2 waits behind b1
@@ -155,8 +182,9 @@ async def test_past_max_age_is_dead(tmp_path):
     store = Store(tmp_path / "s.db")
     record(store, clock, "run_1", ("s1", "completed"))
     transport = httpx.MockTransport(lambda r: httpx.Response(503))
-    sink = WebhookSink(settings("https://h.example.test/x"), store, clock, transport=transport,
-                       jitter=lambda: 0.0)
+    sink = WebhookSink(
+        settings("https://h.example.test/x"), store, clock, transport=transport, jitter=lambda: 0.0
+    )
     for step in (0, 5, 60, 60, 60, 60):
         clock.t += step
         await sink.deliver_once()
@@ -174,8 +202,9 @@ async def test_redirects_are_failures_not_followed(tmp_path):
     clock = FakeClock(wall=time.time())
     store = Store(tmp_path / "s.db")
     record(store, clock, "run_1", ("s1", "completed"))
-    sink = WebhookSink(settings("https://h.example.test/x"), store, clock,
-                       transport=httpx.MockTransport(handler))
+    sink = WebhookSink(
+        settings("https://h.example.test/x"), store, clock, transport=httpx.MockTransport(handler)
+    )
     await sink.deliver_once()
     assert hits == ["https://h.example.test/x"]
     assert "redirects are not followed" in (store.outbox(SINK)[0].last_error or "")
