@@ -79,7 +79,7 @@ def test_corrupt_file_is_a_clear_error_and_left_untouched(tmp_path):
     path = tmp_path / "s.db"
     path.write_bytes(b"this is not a database" * 100)
     before = path.read_bytes()
-    with pytest.raises(StateError, match="s.db"):
+    with pytest.raises(StateError, match=r"s\.db"):
         Store(path)
     assert path.read_bytes() == before
 
