@@ -20,6 +20,7 @@ from watcher.clock import Clock
 from watcher.config import Settings
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
+from watcher.metrics import Metrics
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
@@ -28,6 +29,9 @@ from watcher.transitions import ObjectState, detect
 __all__ = ["NO_API_MESSAGE", "RunOutcome", "Watcher"]
 
 log = structlog.get_logger("watcher.app")
+
+#: /livez fails when the dispatcher has not turned for this long (it turns every second).
+LIVENESS_WINDOW = 30.0
 
 NO_API_MESSAGE = (
     "no Assistants API answers at {base_url}: every call so far answered 404. "
@@ -58,6 +62,7 @@ class _RunState:
     delay: float
     last_change: float
     status: str | None = None
+    last_poll: float | None = None  # unix time
 
 
 @dataclass(slots=True)
@@ -77,6 +82,7 @@ class _ThreadState:
     listed: bool
     delay: float
     seen: set[str] = field(default_factory=set)
+    last_poll: float | None = None
 
 
 class Watcher:
@@ -94,8 +100,10 @@ class Watcher:
         outboxes: Sequence[OutboxSink] = (),
         exit_when_done: bool = False,
         stop_on_error: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.client = client
         self.store = store
         self.clock = clock
@@ -108,7 +116,11 @@ class Watcher:
         )
         self.outcomes: dict[tuple[str, str], RunOutcome] = {}
         self.fatal: str | None = None
+        self.ready = False  # initialised; False again once stopping
+        self.runs: dict[tuple[str, str], _RunState] = {}
+        self.threads: dict[str, _ThreadState] = {}
         self._api_missing_said = False
+        self._ready_callbacks: list[Callable[[], None]] = []
 
     # -- watches ------------------------------------------------------------------------
 
@@ -140,6 +152,7 @@ class Watcher:
             delay=self.settings.poll.interval,
             last_change=self.clock.now(),
         )
+        self.runs[(thread_id, run_id)] = state
         self.scheduler.schedule(
             key, lambda: self.poll_run(state), fallback=self.settings.poll.max_interval
         )
@@ -158,6 +171,7 @@ class Watcher:
             delay=self.settings.poll.interval,
             seen=self.store.runs_of_thread(thread_id),
         )
+        self.threads[thread_id] = state
         self.scheduler.schedule(
             key, lambda: self.poll_thread(state), fallback=self.settings.poll.max_interval
         )
@@ -167,6 +181,115 @@ class Watcher:
             self.start_watch(w.thread_id, w.run_id, w.include, w.cursor)
         for t in self.store.thread_watches():
             self.start_thread_watch(t.thread_id, t.include, t.started_at, t.listed)
+
+    def add_watch(
+        self,
+        thread_id: str,
+        run_id: str | None,
+        *,
+        source: str = "api",
+        include: Sequence[str] | None = None,
+    ) -> bool:
+        """Watch a run, or a thread's new runs; persisted. Return whether it is new."""
+        if run_id:
+            created = self.store.add_run_watch(thread_id, run_id, source, include)
+            if created:
+                self.start_watch(thread_id, run_id, include)
+        else:
+            created = self.store.add_thread_watch(thread_id, source, self.clock.wall(), include)
+            if created:
+                self.start_thread_watch(thread_id, include, self.clock.wall(), listed=False)
+        if created:
+            log.info("watch added", thread_id=thread_id, run_id=run_id, source=source)
+        return created
+
+    def remove_watch(self, thread_id: str, run_id: str | None) -> bool:
+        """Stop and forget a watch (a thread watch takes the runs it found along)."""
+        if run_id:
+            found = (thread_id, run_id) in {
+                (w.thread_id, w.run_id) for w in self.store.run_watches()
+            }
+            self._drop_run(thread_id, run_id)
+        else:
+            found = thread_id in {t.thread_id for t in self.store.thread_watches()}
+            self.scheduler.cancel(("thread", thread_id))
+            self.threads.pop(thread_id, None)
+            self.store.remove_thread_watch(thread_id)
+            for w in self.store.run_watches():
+                if w.thread_id == thread_id and w.source in ("thread", "ignored"):
+                    self._drop_run(w.thread_id, w.run_id)
+        if found:
+            log.info("watch removed", thread_id=thread_id, run_id=run_id)
+        return found
+
+    def _drop_run(self, thread_id: str, run_id: str) -> None:
+        self.scheduler.cancel(("run", thread_id, run_id))
+        self.runs.pop((thread_id, run_id), None)
+        self.store.remove_run_watch(thread_id, run_id)
+
+    def watches(self) -> list[dict[str, object]]:
+        """Every watch, with what was last seen of it."""
+        out: list[dict[str, object]] = []
+        for t in self.store.thread_watches():
+            ts = self.threads.get(t.thread_id)
+            out.append(
+                {
+                    "thread_id": t.thread_id,
+                    "run_id": None,
+                    "source": t.source,
+                    "active": True,
+                    "status": None,
+                    "last_poll": ts.last_poll if ts else None,
+                }
+            )
+        for w in self.store.run_watches():
+            if w.source == "ignored":
+                continue
+            rs = self.runs.get((w.thread_id, w.run_id))
+            out.append(
+                {
+                    "thread_id": w.thread_id,
+                    "run_id": w.run_id,
+                    "source": w.source,
+                    "active": not w.done,
+                    "status": rs.status if rs else None,
+                    "last_poll": rs.last_poll if rs else None,
+                }
+            )
+        return out
+
+    def reload(self, new: Settings) -> None:
+        """Apply a new config: [[watch]] added and removed, [poll] cadence; state is kept.
+
+        Other sections (api, retry, state, webhook, http) take effect at the next restart.
+        """
+        old = {(w.thread_id, w.run_id) for w in self.settings.watch}
+        want = {(w.thread_id, w.run_id) for w in new.watch}
+        for thread_id, run_id in old - want:
+            self.remove_watch(thread_id, run_id)
+        for spec in new.watch:
+            if (spec.thread_id, spec.run_id) not in old:
+                self.add_watch(spec.thread_id, spec.run_id, source="config", include=spec.include)
+        unapplied = [
+            name
+            for name in ("api", "retry", "state", "webhook", "stdout", "log")
+            if getattr(new, name) != getattr(self.settings, name)
+        ]
+        if unapplied:
+            log.warning("reload: these sections change at the next restart", sections=unapplied)
+        self.settings = new
+        log.info("config reloaded", added=len(want - old), removed=len(old - want))
+
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        self._ready_callbacks.append(callback)
+
+    def health(self) -> dict[str, object]:
+        now = self.clock.now()
+        return {
+            "ready": self.ready,
+            "alive": now - self.scheduler.last_progress < LIVENESS_WINDOW,
+            "last_progress_seconds_ago": round(now - self.scheduler.last_progress, 3),
+        }
 
     # -- one round ------------------------------------------------------------------------
 
@@ -179,6 +302,9 @@ class Watcher:
             return
         for outbox in self.outboxes:
             outbox.wake()
+        if self.metrics is not None:
+            for ev in events:
+                self.metrics.events.labels(type=ev.type).inc()
         bodies = [ev.to_json() for ev in events]
         for sink in self.sinks:
             sink.write(bodies)
@@ -230,6 +356,7 @@ class Watcher:
                 log.error(message, detail=str(exc))
             self.outcomes[key] = RunOutcome(error=message, exit_code=4)
             self.store.remove_run_watch(state.thread_id, state.run_id)
+            self.runs.pop(key, None)
             return None
         except ApiError as exc:
             log.error(
@@ -237,7 +364,8 @@ class Watcher:
             )
             return self.settings.poll.max_interval
         now = self.clock.now()
-        found = detect(state.known, obs.objects, now=int(self.clock.wall()))
+        state.last_poll = self.clock.wall()
+        found = detect(state.known, obs.objects, now=int(state.last_poll))
         seqs = self.store.record(
             state.thread_id,
             state.run_id,
@@ -268,6 +396,7 @@ class Watcher:
                 exit_code=0 if assistants.run_succeeded(obs.run_status) else 1,
             )
             log.info("run finished; watch ends", run_id=state.run_id, status=obs.run_status)
+            self.runs.pop(key, None)
             return None
         state.delay = next_delay(
             state.delay,
@@ -303,6 +432,7 @@ class Watcher:
                 if isinstance(exc, AuthError)
                 else (self.settings.poll.max_interval)
             )
+        state.last_poll = self.clock.wall()
         if found.ignored:
             self.store.mark_runs_ignored(state.thread_id, found.ignored)
         for run_id in found.new_runs:
@@ -325,6 +455,7 @@ class Watcher:
     # -- lifecycle ------------------------------------------------------------------------
 
     def stop(self) -> None:
+        self.ready = False
         self.scheduler.stop()
 
     async def run(self) -> None:
@@ -332,6 +463,9 @@ class Watcher:
         self.flush_pending()
         self.add_configured_watches()
         self.start_all()
+        self.ready = True
+        for callback in self._ready_callbacks:
+            callback()
         log.info(
             "watching",
             runs=len(self.store.run_watches(active_only=True)),

@@ -6,7 +6,7 @@ It knows nothing of runs or steps: it GETs a path of segments and returns JSON.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +35,10 @@ log = structlog.get_logger("watcher.client")
 
 TRANSIENT_STATUSES = frozenset({408, 409, 429})
 _KEYLIKE = re.compile(r"\b(sk-|whsec_)[A-Za-z0-9_*\-]{4,}")
+
+
+QueryItems = list[tuple[str, str | int | float | bool | None]]
+RequestObserver = Callable[[int | None, float, float], None]  # (status, seconds, unix time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +125,13 @@ class ApiClient:
         gate: RateGate,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 16,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.api = api
         self.retry = retry
         self.clock = clock
         self.gate = gate
+        self.observer = observer
         self.successes = 0
         self.not_found = 0
         self._secret = api.api_key.get_secret_value() if api.api_key else None
@@ -158,19 +164,25 @@ class ApiClient:
         """Every path segment escaped, whatever was validated before."""
         return self.api.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
 
-    async def _send_once(
-        self, url: str, params: list[tuple[str, str | int | float | bool | None]]
-    ) -> ApiResponse:
+    def _observe(self, code: int | None, started: float) -> None:
+        if self.observer is not None:
+            self.observer(code, self.clock.now() - started, self.clock.wall())
+
+    async def _send_once(self, url: str, params: QueryItems) -> ApiResponse:
         await self.gate.wait()
+        started = self.clock.now()
         try:
             response = await self._http.get(url, params=params)
             await response.aread()
         except httpx.TimeoutException as exc:
+            self._observe(None, started)
             raise TransientError(
                 f"timed out after {self.api.timeout}s ({type(exc).__name__})"
             ) from None
         except httpx.TransportError as exc:
+            self._observe(None, started)
             raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from None
+        self._observe(response.status_code, started)
         try:
             body = classify(response, api_missing=self.successes == 0)
         except RateLimitedError as exc:
@@ -192,7 +204,7 @@ class ApiClient:
     ) -> ApiResponse:
         """GET with retries on transient errors; raise the last error when they run out."""
         url = self.url(segments)
-        query: list[tuple[str, str | int | float | bool | None]] = [
+        query: QueryItems = [
             *params,
             *self.api.query.items(),
         ]

@@ -20,6 +20,8 @@ __all__ = ["Job", "Scheduler"]
 log = structlog.get_logger("watcher.scheduler")
 
 Job = Callable[[], Awaitable[float | None]]
+#: The dispatcher wakes at least this often, so `progress` shows it is alive.
+TICK = 1.0
 
 
 @dataclass(slots=True)
@@ -41,7 +43,10 @@ class Scheduler:
         self._wake = anyio.Event()
         self._running = 0
         self._stopping = False
-        self.rounds = 0  # completed job runs: a liveness signal for health checks
+        self.rounds = 0  # completed job runs
+        self.progress = 0  # dispatcher loop turns: moves at least every TICK while alive
+        self.last_progress = clock.now()
+        self.lag = 0.0  # how late the last job started against its due time
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -95,21 +100,24 @@ class Scheduler:
         """Dispatch due jobs until stopped (or, with `exit_when_idle`, until none is left)."""
         async with anyio.create_task_group() as tg:
             while not self._stopping:
+                self.progress += 1
+                self.last_progress = self.clock.now()
                 if not self._heap:
                     if self.exit_when_idle and self._running == 0:
                         break
-                    await self._wait(None)
+                    await self._wait(TICK)
                     continue
                 due, seq, key = self._heap[0]
                 delay = due - self.clock.now()
                 if delay > 0:
-                    await self._wait(delay)
+                    await self._wait(min(delay, TICK))
                     continue
                 heapq.heappop(self._heap)
                 entry = self._entries.get(key)
                 if entry is None or entry.seq != seq:
                     continue  # cancelled or rescheduled since
                 await self._limiter.acquire_on_behalf_of(entry)
+                self.lag = max(0.0, self.clock.now() - due)
                 self._running += 1
                 tg.start_soon(self._run_job, key, entry, name=f"poll {key}")
             with anyio.move_on_after(grace):

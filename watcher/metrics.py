@@ -1,0 +1,92 @@
+"""Prometheus metrics on a registry of our own (no global), and upstream health.
+
+Names follow Prometheus conventions: a `runstep_watcher_` prefix, `_total` for counters,
+`_seconds` for durations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics", "UpstreamHealth"]
+
+PREFIX = "runstep_watcher_"
+
+
+@dataclass(slots=True)
+class UpstreamHealth:
+    """What the API has been answering lately: for /status and /metrics, not for readiness."""
+
+    last_success: float | None = None  # unix time
+    consecutive_failures: int = 0
+    auth_refused: bool = False
+    requests: int = 0
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.health = UpstreamHealth()
+        self.api_requests = Counter(
+            PREFIX + "api_requests",
+            "API requests by HTTP status code ('error': no answer)",
+            ["code"],
+            registry=r,
+        )
+        self.api_duration = Histogram(
+            PREFIX + "api_request_duration_seconds",
+            "API request duration",
+            registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+        )
+        self.events = Counter(PREFIX + "events", "Events emitted, by type", ["type"], registry=r)
+        self.watched_runs = Gauge(PREFIX + "watched_runs", "Runs being watched", registry=r)
+        self.watched_threads = Gauge(
+            PREFIX + "watched_threads", "Threads being watched for new runs", registry=r
+        )
+        self.poll_lag = Gauge(
+            PREFIX + "poll_lag_seconds",
+            "How late the last poll started against its due time",
+            registry=r,
+        )
+        self.webhook_queue = Gauge(
+            PREFIX + "webhook_queue_depth",
+            "Webhook events not delivered, by state",
+            ["state"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            PREFIX + "webhook_deliveries",
+            "Webhook delivery attempts by result",
+            ["result"],
+            registry=r,
+        )
+        self.api_last_success = Gauge(
+            PREFIX + "api_last_success_timestamp_seconds",
+            "Unix time of the last API success",
+            registry=r,
+        )
+        self.api_consecutive_failures = Gauge(
+            PREFIX + "api_consecutive_failures", "API failures since the last success", registry=r
+        )
+        self.api_auth_refused = Gauge(
+            PREFIX + "api_auth_refused", "1 while the API refuses the key (401/403)", registry=r
+        )
+
+    def observe_request(self, code: int | None, seconds: float, wall: float) -> None:
+        """One API request's outcome: `code` None when no HTTP answer came."""
+        self.api_requests.labels(code="error" if code is None else str(code)).inc()
+        self.api_duration.observe(seconds)
+        h = self.health
+        h.requests += 1
+        if code is not None and 200 <= code < 300:
+            h.last_success, h.consecutive_failures, h.auth_refused = wall, 0, False
+            self.api_last_success.set(wall)
+        else:
+            h.consecutive_failures += 1
+            h.auth_refused = code in (401, 403) or (h.auth_refused and code is None)
+        self.api_consecutive_failures.set(h.consecutive_failures)
+        self.api_auth_refused.set(1 if h.auth_refused else 0)
