@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from watcher import __version__, logs
 from watcher.config import ConfigError, Settings, WatchSpec, load_settings
-from watcher.daemon import serve
+from watcher.daemon import Notify, serve
 from watcher.ids import is_valid_id
 from watcher.store import StateError
 
@@ -121,12 +121,23 @@ def _secrets(settings: Settings) -> list[str | None]:
     return [key.get_secret_value() if key else None]
 
 
+def _notifier() -> Notify | None:
+    try:
+        from watcher.notify import Notifier
+    except ImportError:  # pragma: no cover
+        return None
+    return Notifier.from_env(os.environ, os.getpid())
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": args.state})
     logs.configure(settings.log.level, secrets=_secrets(settings))
     if not settings.watch:
         log.warning("no [[watch]] in the config: only watches already in the state file run")
-    anyio.run(partial(serve, settings, json_out=True))
+    def reloader() -> Settings:
+        return _settings(args, **{"state.path": args.state})
+
+    anyio.run(partial(serve, settings, json_out=True, reloader=reloader, notify=_notifier()))
     return EXIT_OK
 
 

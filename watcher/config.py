@@ -196,6 +196,37 @@ class WebhookSettings(_Section):
         return self
 
 
+class HttpSettings(_Section):
+    listen: str = "127.0.0.1:9464"
+    token: SecretStr | None = None
+    token_file: Path | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @model_validator(mode="after")
+    def _token_beyond_loopback(self) -> HttpSettings:
+        if self.token is None and not is_loopback_url(f"http://{self.listen}"):
+            raise ValueError(
+                "token: required when listening beyond loopback (token, token_file, "
+                "$RUNSTEP_WATCHER_HTTP_TOKEN or the http-token credential)"
+            )
+        return self
+
+
 class StdoutSettings(_Section):
     enabled: bool = True
 
@@ -221,6 +252,7 @@ class Settings(_Section):
     state: StateSettings = Field(default_factory=lambda: StateSettings())
     log: LogSettings = Field(default_factory=lambda: LogSettings())
     webhook: WebhookSettings | None = None
+    http: HttpSettings | None = None
     stdout: StdoutSettings = Field(default_factory=lambda: StdoutSettings())
     watch: tuple[WatchSpec, ...] = ()
 
@@ -283,6 +315,29 @@ def _overlay_webhook(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             )
 
 
+CREDENTIAL_HTTP_TOKEN = "http-token"  # noqa: S105 (a file name)
+
+
+def _overlay_http(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Control API token: $RUNSTEP_WATCHER_HTTP_TOKEN > token / token_file > credential."""
+    if "http" not in raw:
+        return
+    http = _section(raw, "http")
+    from_file = (
+        _read_secret(Path(str(http["token_file"])), "http.token_file")
+        if http.get("token_file")
+        else None
+    )
+    if env.get("RUNSTEP_WATCHER_HTTP_TOKEN"):
+        http["token"] = env["RUNSTEP_WATCHER_HTTP_TOKEN"]
+    elif from_file and not http.get("token"):
+        http["token"] = from_file
+    elif not http.get("token") and env.get("CREDENTIALS_DIRECTORY"):
+        cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_HTTP_TOKEN
+        if cred.exists():
+            http["token"] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_HTTP_TOKEN}")
+
+
 def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
     api = _section(raw, "api")
     if "api_key" in api:
@@ -312,6 +367,7 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
         if cred.exists():
             api["api_key"] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_API_KEY}")
     _overlay_webhook(raw, env)
+    _overlay_http(raw, env)
     state = _section(raw, "state")
     if "path" not in state and env.get("STATE_DIRECTORY"):
         # systemd may pass several colon-separated directories: the first is ours

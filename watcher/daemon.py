@@ -1,15 +1,18 @@
 """Wiring for one process: build the parts from Settings inside the event loop, run, stop.
 
-Signal handlers only ask the watcher to stop; a second signal stops at once.
+Signal handlers only set flags: SIGTERM/SIGINT ask the watcher to stop (a second one stops
+at once), SIGHUP asks for a reload. systemd hears READY, STATUS, WATCHDOG, RELOADING and
+STOPPING through the notifier passed in.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import anyio
 import httpx
@@ -18,27 +21,82 @@ import structlog
 from watcher.app import EventListener, Watcher
 from watcher.client import ApiClient
 from watcher.clock import AnyioClock
-from watcher.config import Settings
+from watcher.config import ConfigError, Settings
+from watcher.metrics import Metrics
 from watcher.ratelimit import RateGate
 from watcher.sinks import JsonLinesSink, LineSink
 from watcher.store import Store
 
-__all__ = ["serve"]
+__all__ = ["Notify", "serve"]
 
 log = structlog.get_logger("watcher.daemon")
 
+Reloader = Callable[[], Settings]
+STATUS_EVERY = 10.0
 
-async def _handle_signals(watcher: Watcher, scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+
+class Notify(Protocol):
+    """What the daemon tells its supervisor (systemd's notify protocol, or nothing)."""
+
+    @property
+    def watchdog_interval(self) -> float | None: ...
+
+    def ready(self) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def reloading(self, monotonic_usec: int) -> None: ...
+
+    def stopping(self) -> None: ...
+
+    def watchdog(self) -> None: ...
+
+
+class _Silent:
+    watchdog_interval: float | None = None
+
+    def ready(self) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def reloading(self, monotonic_usec: int) -> None: ...
+
+    def stopping(self) -> None: ...
+
+    def watchdog(self) -> None: ...
+
+
+def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
+    notify.reloading(time.monotonic_ns() // 1000)
+    try:
+        watcher.reload(reloader())
+    except ConfigError as exc:
+        log.error(
+            "reload refused: the new config is bad; the old one stays in force", error=str(exc)
+        )
+    finally:
+        notify.ready()
+
+
+async def _handle_signals(
+    watcher: Watcher, scope: anyio.CancelScope, reloader: Reloader | None, notify: Notify
+) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         stopping = False
         async for signum in signals:
             name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                if reloader is not None and not stopping:
+                    log.info("reloading the config", signal=name)
+                    _reload(watcher, reloader, notify)
+                continue
             if stopping:
                 log.warning("second signal: stopping at once", signal=name)
                 scope.cancel()
                 return
             stopping = True
             log.info("stopping: finishing what is in flight", signal=name)
+            notify.stopping()
             watcher.stop()
 
 
@@ -54,6 +112,28 @@ async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
         await anyio.sleep(1.0)
 
 
+async def _keep_supervisor_informed(watcher: Watcher, notify: Notify) -> None:
+    """STATUS= now and then; WATCHDOG=1 only while the poll loop makes progress."""
+    interval = notify.watchdog_interval
+    last_progress, last_change = -1, anyio.current_time()
+    last_status = float("-inf")
+    while True:
+        now = anyio.current_time()
+        if watcher.scheduler.progress != last_progress:
+            last_progress, last_change = watcher.scheduler.progress, now
+        if interval is not None and now - last_change < 2 * interval:
+            notify.watchdog()
+        if now - last_status >= STATUS_EVERY:
+            polled = [r.last_poll for r in watcher.runs.values() if r.last_poll]
+            last = time.strftime("%H:%M:%S", time.localtime(max(polled))) if polled else "-"
+            notify.status(
+                f"watching {len(watcher.runs)} runs, {len(watcher.threads)} threads; "
+                f"last poll {last}"
+            )
+            last_status = now
+        await anyio.sleep(min(interval or STATUS_EVERY, STATUS_EVERY))
+
+
 async def serve(
     settings: Settings,
     *,
@@ -63,10 +143,14 @@ async def serve(
     transport: httpx.AsyncBaseTransport | None = None,
     stdout: TextIO | None = None,
     handle_signals: bool = True,
+    reloader: Reloader | None = None,
+    notify: Notify | None = None,
 ) -> Watcher:
     """Run the watcher until stopped (or until its watches end); return it for its outcomes."""
     stdout = stdout or sys.stdout
+    notify = notify or _Silent()
     clock = AnyioClock()
+    metrics = Metrics()
     with ExitStack() as stack:
         store = Store(settings.state.path)
         stack.callback(store.close)
@@ -74,7 +158,7 @@ async def serve(
         listeners: list[EventListener] = []
         if json_out and settings.stdout.enabled:
             sinks.append(JsonLinesSink(stdout))
-        else:
+        elif not json_out:
             from rich.console import Console
 
             from watcher.live import LiveView
@@ -85,7 +169,7 @@ async def serve(
         if settings.webhook is not None and not exit_when_done:
             from watcher.webhook import WebhookSink
 
-            webhook = WebhookSink(settings.webhook, store, clock)
+            webhook = WebhookSink(settings.webhook, store, clock, metrics=metrics)
         client = ApiClient(
             settings.api,
             settings.retry,
@@ -93,6 +177,7 @@ async def serve(
             gate=RateGate(clock, rate=settings.poll.max_requests_per_second),
             transport=transport,
             max_connections=settings.poll.max_concurrency,
+            observer=metrics.observe_request,
         )
         watcher = Watcher(
             settings,
@@ -104,14 +189,27 @@ async def serve(
             outboxes=[webhook] if webhook else [],
             exit_when_done=exit_when_done,
             stop_on_error=stop_on_error,
+            metrics=metrics,
         )
+        watcher.on_ready(notify.ready)
         try:
             async with anyio.create_task_group() as tg:
                 if handle_signals:
-                    tg.start_soon(_handle_signals, watcher, tg.cancel_scope, name="signals")
+                    tg.start_soon(
+                        _handle_signals,
+                        watcher,
+                        tg.cancel_scope,
+                        reloader,
+                        notify,
+                        name="signals",
+                    )
                 if webhook is not None:
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
+                if settings.http is not None:
+                    await _start_http(tg, watcher, metrics, settings, webhook)
+                tg.start_soon(_keep_supervisor_informed, watcher, notify, name="notify")
                 await watcher.run()
+                notify.stopping()
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
@@ -119,3 +217,37 @@ async def serve(
                 if webhook is not None:
                     await webhook.aclose()
     return watcher
+
+
+async def _start_http(
+    tg: anyio.abc.TaskGroup,
+    watcher: Watcher,
+    metrics: Metrics,
+    settings: Settings,
+    webhook: object | None,
+) -> None:
+    from watcher.asgi import serve_asgi
+    from watcher.http_api import create_http_app
+    from watcher.webhook import SINK
+
+    http = settings.http
+    assert http is not None
+    token = http.token.get_secret_value() if http.token else None
+    app = create_http_app(
+        watcher,
+        metrics,
+        token=token,
+        webhook_depth=(lambda: watcher.store.queue_depth(SINK)) if webhook else None,
+    )
+    ready = anyio.Event()
+
+    def on_ready(port: int) -> None:
+        log.info("http endpoint listening", host=http.host, port=port)
+        ready.set()
+
+    tg.start_soon(
+        lambda: serve_asgi(app, host=http.host, port=http.port, on_ready=on_ready),
+        name="http endpoint",
+    )
+    with anyio.fail_after(10):
+        await ready.wait()

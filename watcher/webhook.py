@@ -20,6 +20,7 @@ from watcher import __version__
 from watcher.client import parse_retry_after
 from watcher.clock import Clock
 from watcher.config import WebhookSettings
+from watcher.metrics import Metrics
 from watcher.store import OutboxItem, Store
 
 __all__ = ["WebhookSink", "next_attempt_delay", "secret_key", "sign"]
@@ -72,8 +73,10 @@ class WebhookSink:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         jitter: Callable[[], float] = random.random,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.jitter = jitter
@@ -131,8 +134,10 @@ class WebhookSink:
         if ok:
             self.store.mark_delivered(SINK, [item.seq])
             self.delivered += 1
+            self._count("delivered")
             return
         self.failed += 1
+        self._count("failed")
         now = self.clock.wall()
         attempts = item.attempts + 1
         delay = next_attempt_delay(
@@ -145,6 +150,7 @@ class WebhookSink:
             why = error if permanent else f"{error}; past max_age ({self.settings.max_age:.0f}s)"
             self.store.mark_dead(SINK, item.seq, error=why)
             self.dead += 1
+            self._count("dead")
             log.error(
                 "webhook delivery dead-lettered",
                 event_id=item.event_id,
@@ -160,6 +166,10 @@ class WebhookSink:
             attempt=attempts,
             delay=round(delay, 3),
         )
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.webhook_deliveries.labels(result=result).inc()
 
     async def deliver_once(self) -> int:
         """One round: attempt the due head event of each run; return how many were tried."""

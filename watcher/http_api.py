@@ -1,0 +1,136 @@
+"""The optional HTTP endpoint: health, readiness, status, Prometheus metrics, control API.
+
+Readiness is not tied to the upstream API's health: a sidecar's readiness gates its whole
+pod, and an API outage must not pull the app out of service. Upstream health is in
+/metrics and /status.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from watcher.app import Watcher
+from watcher.ids import is_valid_id
+from watcher.metrics import Metrics
+
+__all__ = ["create_http_app"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+DepthFn = Callable[[], dict[str, int]]
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
+
+
+def create_http_app(
+    watcher: Watcher,
+    metrics: Metrics,
+    *,
+    token: str | None,
+    webhook_depth: DepthFn | None = None,
+) -> Starlette:
+    def protected(handler: Handler) -> Handler:
+        async def guarded(request: Request) -> Response:
+            if token is not None:
+                given = request.headers.get("authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    return _error(401, "a bearer token is required")
+            return await handler(request)
+
+        return guarded
+
+    async def livez(request: Request) -> Response:
+        health = watcher.health()
+        return JSONResponse(health, status_code=200 if health["alive"] else 503)
+
+    async def readyz(request: Request) -> Response:
+        return JSONResponse({"ready": watcher.ready}, status_code=200 if watcher.ready else 503)
+
+    def _refresh_gauges() -> dict[str, int]:
+        metrics.watched_runs.set(len(watcher.runs))
+        metrics.watched_threads.set(len(watcher.threads))
+        metrics.poll_lag.set(watcher.scheduler.lag)
+        depth = webhook_depth() if webhook_depth else {"pending": 0, "dead": 0}
+        for state, n in depth.items():
+            metrics.webhook_queue.labels(state=state).set(n)
+        return depth
+
+    async def metrics_endpoint(request: Request) -> Response:
+        _refresh_gauges()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def status(request: Request) -> Response:
+        depth = _refresh_gauges()
+        h = metrics.health
+        return JSONResponse(
+            {
+                **watcher.health(),
+                "watches": watcher.watches(),
+                "webhook_queue": depth,
+                "upstream": {
+                    "last_success": h.last_success,
+                    "consecutive_failures": h.consecutive_failures,
+                    "auth_refused": h.auth_refused,
+                    "requests": h.requests,
+                },
+            }
+        )
+
+    async def list_watches(request: Request) -> Response:
+        return JSONResponse({"watches": watcher.watches()})
+
+    async def add_watch(request: Request) -> Response:
+        try:
+            body: Any = json.loads(await request.body())
+        except ValueError:
+            return _error(422, "the body must be a JSON object", None)
+        if not isinstance(body, dict):
+            return _error(422, "the body must be a JSON object", None)
+        unknown = set(body) - {"thread_id", "run_id"}
+        if unknown:
+            return _error(422, f"unknown field {sorted(unknown)[0]!r}", sorted(unknown)[0])
+        thread_id, run_id = body.get("thread_id"), body.get("run_id")
+        if not is_valid_id(thread_id):
+            return _error(
+                422, "thread_id must be a plain ID (letters, digits, _ and -)", "thread_id"
+            )
+        if run_id is not None and not is_valid_id(run_id):
+            return _error(422, "run_id must be a plain ID (letters, digits, _ and -)", "run_id")
+        created = watcher.add_watch(str(thread_id), run_id and str(run_id), source="api")
+        return JSONResponse(
+            {"thread_id": thread_id, "run_id": run_id, "created": created},
+            status_code=201 if created else 200,
+        )
+
+    async def delete_watch(request: Request) -> Response:
+        thread_id = request.path_params["thread_id"]
+        run_id = request.path_params.get("run_id")
+        for name, value in (("thread_id", thread_id), ("run_id", run_id)):
+            if value is not None and not is_valid_id(value):
+                return _error(422, f"{name} must be a plain ID", name)
+        if not watcher.remove_watch(thread_id, run_id):
+            return _error(404, "no such watch")
+        return Response(status_code=204)
+
+    routes = [
+        Route("/livez", livez),
+        Route("/healthz", livez),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Route("/status", protected(status)),
+        Route("/v1/watches", protected(list_watches), methods=["GET"]),
+        Route("/v1/watches", protected(add_watch), methods=["POST"]),
+        Route("/v1/watches/{thread_id}", protected(delete_watch), methods=["DELETE"]),
+        Route("/v1/watches/{thread_id}/{run_id}", protected(delete_watch), methods=["DELETE"]),
+    ]
+    return Starlette(routes=routes)
