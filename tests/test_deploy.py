@@ -32,10 +32,14 @@ def test_entry_command_accepts_env_only_configuration(tmp_path):
     """The container's command with a config mounted and the key only in the environment."""
     cfg = tmp_path / "config.toml"
     cfg.write_text('[[watch]]\nthread_id = "thread_1"\n')
-    result = run_cli("check-config", "--config", str(cfg),
-                     OPENAI_API_KEY="sk-env-only-000000000000",
-                     OPENAI_BASE_URL="https://assistants.internal.example/v1",
-                     STATE_DIRECTORY=str(tmp_path))
+    result = run_cli(
+        "check-config",
+        "--config",
+        str(cfg),
+        OPENAI_API_KEY="sk-env-only-000000000000",
+        OPENAI_BASE_URL="https://assistants.internal.example/v1",
+        STATE_DIRECTORY=str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     resolved = json.loads(result.stdout)
     assert resolved["api"]["base_url"] == "https://assistants.internal.example/v1"
@@ -46,8 +50,11 @@ def test_entry_command_accepts_env_only_configuration(tmp_path):
 def test_manifest_probes_and_secret():
     docs = list(yaml.safe_load_all((ROOT / "deploy/kubernetes/sidecar.yaml").read_text()))
     deployment = next(d for d in docs if d["kind"] == "Deployment")
-    [watcher] = [c for c in deployment["spec"]["template"]["spec"]["containers"]
-                 if c["name"] == "runstep-watcher"]
+    [watcher] = [
+        c
+        for c in deployment["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "runstep-watcher"
+    ]
     assert watcher["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert watcher["readinessProbe"]["httpGet"]["path"] == "/readyz"
     env = {e["name"]: e for e in watcher["env"]}
