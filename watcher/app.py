@@ -6,6 +6,7 @@ transport, clock, store, sinks) is passed in.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -366,16 +367,26 @@ class Watcher:
         now = self.clock.now()
         state.last_poll = self.clock.wall()
         found = detect(state.known, obs.objects, now=int(state.last_poll))
-        seqs = self.store.record(
-            state.thread_id,
-            state.run_id,
-            found.events,
-            found.updates,
-            cursor=obs.cursor,
-            done=obs.done,
-            sinks=[s.name for s in self.sinks] + [o.name for o in self.outboxes],
-            deadlines={o.name: o.deadline() for o in self.outboxes},
-        )
+        try:
+            seqs = self.store.record(
+                state.thread_id,
+                state.run_id,
+                found.events,
+                found.updates,
+                cursor=obs.cursor,
+                done=obs.done,
+                sinks=[s.name for s in self.sinks] + [o.name for o in self.outboxes],
+                deadlines={o.name: o.deadline() for o in self.outboxes},
+            )
+        except sqlite3.Error as exc:
+            # nothing was recorded, so nothing is emitted: the next poll detects it again
+            log.error(
+                "cannot write the state file; will retry",
+                path=self.store.path,
+                error=str(exc),
+                run_id=state.run_id,
+            )
+            return self.settings.poll.max_interval
         state.known.update(found.updates)
         if obs.cursor != state.cursor:
             # steps behind the cursor are terminal and never listed again: forget them
