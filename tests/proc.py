@@ -66,22 +66,26 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         code = self.proc.wait(timeout)
+        self._close(timeout)
+        return code
+
+    def _close(self, timeout: float = 10.0) -> None:
         for t in self._threads:
             t.join(timeout)
-        return code
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
     def wait_exit(self, timeout: float = 30.0) -> int:
         code = self.proc.wait(timeout)
-        for t in self._threads:
-            t.join(timeout)
+        self._close(timeout)
         return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
-        for t in self._threads:
-            t.join(10)
+        self._close()
 
     def output(self) -> str:
         return "".join(self.raw_stdout) + "".join(self.stderr)

@@ -109,10 +109,28 @@ def config(tmp_path: Path, base_url: str, watches, extra: str = "") -> Path:
     return path
 
 
-def caught_up(daemon: Daemon, sim) -> None:
-    """Wait until the daemon has reported every transition the simulator has made so far."""
-    want = set(expected_pairs(sim.transitions()))
+class Expected:
+    """What the daemon should have reported: every object's status at each pause of the clock.
+
+    A status that began and ended between two pauses is never observable by polling.
+    """
+
+    def __init__(self) -> None:
+        self.pairs: set[tuple[str, str]] = set()
+
+    def snapshot(self, sim) -> set[tuple[str, str]]:
+        current: dict[str, str] = {}
+        for t in sim.transitions():
+            current[t["id"]] = t["status"]
+        self.pairs |= set(current.items())
+        return self.pairs
+
+
+def caught_up(daemon: Daemon, sim, expected: Expected | None = None) -> set[tuple[str, str]]:
+    """Wait until the daemon has reported every status the simulator shows now."""
+    want = (expected or Expected()).snapshot(sim)
     daemon.wait_for(lambda: want <= set(event_pairs(daemon.events)), 20, f"{len(want)} transitions")
+    return want
 
 
 def check_events(events, expected_pairs_list):
@@ -130,12 +148,14 @@ def test_every_status_of_runs_and_steps(sim, tmp_path):
     cfg = config(tmp_path, s.base_url, ALL_RUNS)
     d = Daemon("run", "--config", str(cfg), OPENAI_API_KEY=KEY)
     try:
-        for t in (0.5, 1.0, 1.5, 1.0, 1.0, 1.5):  # clock 0.5 → 6.5: every status passes
-            caught_up(d, s)
-            s.advance(t)
-        caught_up(d, s)
+        exp = Expected()
+        for _ in range(14):  # clock 0 → 7 in steps of 0.5: every status is observable
+            caught_up(d, s, exp)
+            s.advance(0.5)
+        caught_up(d, s, exp)
         events = list(d.events)
-        check_events(events, expected_pairs(s.transitions()))
+        assert exp.pairs == set(expected_pairs(s.transitions()))
+        check_events(events, exp.pairs)
         # first sight carries previous_status null; later ones the status before
         by_obj: dict[str, list] = {}
         for ev in events:
@@ -198,7 +218,8 @@ def test_many_steps_page_then_one_request_per_poll(sim, tmp_path):
     s.advance(2)
     d = Daemon("run", "--config", str(config(tmp_path, s.base_url, [("thread_p", "run_p")])))
     try:
-        caught_up(d, s)
+        exp = Expected()
+        caught_up(d, s, exp)
         assert len([e for e in d.events if e["data"]["object"] == "thread.run.step"]) == 250
         first = s.stats()["by_route"]
         d.wait_for(lambda: s.stats()["by_route"]["run"] >= first["run"] + 6, 20, "6 more polls")
@@ -208,8 +229,8 @@ def test_many_steps_page_then_one_request_per_poll(sim, tmp_path):
         # the 240 finished steps are behind the cursor: one step list per poll, not three
         assert polls - 1 <= step_lists <= polls + 1
         s.advance(60)
-        caught_up(d, s)
-        check_events(d.events, expected_pairs(s.transitions()))
+        caught_up(d, s, exp)
+        check_events(d.events, exp.pairs)
     finally:
         d.kill()
 
@@ -269,15 +290,16 @@ def test_faults_are_retried_and_nothing_is_lost(sim, tmp_path, faults):
     s = sim(SCENARIO)
     d = Daemon("run", "--config", str(config(tmp_path, s.base_url, ALL_RUNS)))
     try:
-        caught_up(d, s)
+        exp = Expected()
+        caught_up(d, s, exp)
         s.faults(faults)
         s.advance(2)
-        caught_up(d, s)
+        caught_up(d, s, exp)
         d.wait_log('"retrying"')
         s.faults(faults)
         s.advance(5)
-        caught_up(d, s)
-        check_events(d.events, expected_pairs(s.transitions()))
+        caught_up(d, s, exp)
+        check_events(d.events, exp.pairs)
         assert d.proc.poll() is None
     finally:
         d.kill()
@@ -299,22 +321,22 @@ def test_sigkill_then_restart_loses_and_repeats_nothing(sim, tmp_path):
     s = sim(SCENARIO)
     cfg = config(tmp_path, s.base_url, ALL_RUNS)
     first = Daemon("run", "--config", str(cfg))
+    exp = Expected()
     try:
         s.advance(1.5)
-        caught_up(first, s)
+        caught_up(first, s, exp)
     finally:
         first.kill()  # SIGKILL: no cleanup at all
     s.advance(2.0)  # transitions happen while the daemon is down
     second = Daemon("run", "--config", str(cfg))
     try:
-        caught_up_pairs = set(event_pairs(first.events))
-        want = set(expected_pairs(s.transitions()))
-        second.wait_for(lambda: want <= caught_up_pairs | set(event_pairs(second.events)), 20)
+        before = set(event_pairs(first.events))
+        want = exp.snapshot(s)
+        second.wait_for(lambda: want <= before | set(event_pairs(second.events)), 20)
         s.advance(5)
-        want = set(expected_pairs(s.transitions()))
-        second.wait_for(lambda: want <= caught_up_pairs | set(event_pairs(second.events)), 20)
-        all_events = first.events + second.events
-        check_events(all_events, want)
+        want = exp.snapshot(s)
+        second.wait_for(lambda: want <= before | set(event_pairs(second.events)), 20)
+        check_events(first.events + second.events, exp.pairs)
         # a change that happened while down carries the last status reported before
         down = [e for e in second.events if e["data"]["id"] == "run_fail"]
         assert down[0]["previous_status"] == "in_progress"

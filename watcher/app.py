@@ -353,8 +353,8 @@ class Watcher:
             if exc.api_missing:
                 message = NO_API_MESSAGE.format(base_url=self.settings.api.base_url)
             else:
-                message = f"run {state.run_id} of thread {state.thread_id} not found; watch dropped"
-                log.error(message, detail=str(exc))
+                message = f"run {state.run_id} of thread {state.thread_id} not found"
+            log.error(f"{message}; watch dropped", run_id=state.run_id, detail=str(exc))
             self.outcomes[key] = RunOutcome(error=message, exit_code=4)
             self.store.remove_run_watch(state.thread_id, state.run_id)
             self.runs.pop(key, None)

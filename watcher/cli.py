@@ -134,6 +134,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     logs.configure(settings.log.level, secrets=_secrets(settings))
     if not settings.watch:
         log.warning("no [[watch]] in the config: only watches already in the state file run")
+
     def reloader() -> Settings:
         return _settings(args, **{"state.path": args.state})
 

@@ -106,7 +106,10 @@ def classify(response: httpx.Response, *, api_missing: bool = False) -> Any:
     if status in (401, 403):
         raise AuthError(f"the API key was refused ({message})", status=status)
     if status == 404:
-        raise NotFoundError(message, api_missing=api_missing)
+        # "No run found with id …" is the API saying the object is missing; anything else
+        # (HTML, another JSON shape, "Invalid URL") before any success: no API there at all
+        missing_object = re.match(r"No [\w ]+ found", _error_message(response)) is not None
+        raise NotFoundError(message, api_missing=api_missing and not missing_object)
     raise PermanentError(message, status=status)
 
 

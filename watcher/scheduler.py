@@ -24,7 +24,7 @@ Job = Callable[[], Awaitable[float | None]]
 TICK = 1.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: an entry is a borrower of the limiter
 class _Entry:
     job: Job
     seq: int

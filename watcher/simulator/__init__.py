@@ -1,0 +1,1 @@
+"""A simulated Assistants API: runs and steps whose statuses move on a script."""
