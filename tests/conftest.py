@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -57,10 +58,8 @@ class SimHandle:
 
     def close(self) -> None:
         self._future.cancel()
-        try:
+        with contextlib.suppress(concurrent.futures.CancelledError):
             self._future.result(10)
-        except concurrent.futures.CancelledError:
-            pass
         self._portal_cm.__exit__(None, None, None)
 
 
