@@ -24,10 +24,11 @@ from watcher.clock import AnyioClock
 from watcher.config import ConfigError, Settings
 from watcher.metrics import Metrics
 from watcher.ratelimit import RateGate
+from watcher.scheduler import TICK
 from watcher.sinks import JsonLinesSink, LineSink
 from watcher.store import Store
 
-__all__ = ["Notify", "serve"]
+__all__ = ["Notify", "keep_supervisor_informed", "serve"]
 
 log = structlog.get_logger("watcher.daemon")
 
@@ -112,24 +113,39 @@ async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
         await anyio.sleep(1.0)
 
 
-async def _keep_supervisor_informed(watcher: Watcher, notify: Notify) -> None:
-    """STATUS= now and then; WATCHDOG=1 only while the poll loop makes progress."""
+def _status_text(watcher: Watcher) -> str:
+    polled = [r.last_poll for r in watcher.runs.values() if r.last_poll]
+    last = time.strftime("%H:%M:%S", time.localtime(max(polled))) if polled else "-"
+    return f"watching {len(watcher.runs)} runs, {len(watcher.threads)} threads; last poll {last}"
+
+
+async def keep_supervisor_informed(
+    notify: Notify,
+    *,
+    progress: Callable[[], int],
+    status: Callable[[], str],
+    stale_after: float = 3 * TICK,
+    iterations: int | None = None,
+) -> None:
+    """STATUS= now and then; WATCHDOG=1 only while `progress()` keeps moving.
+
+    A wedged poll loop stops moving its counter, the pings stop, and systemd restarts the
+    service. `iterations` bounds the loop for tests.
+    """
     interval = notify.watchdog_interval
-    last_progress, last_change = -1, anyio.current_time()
+    stale_after = max(stale_after, 2 * interval) if interval else stale_after
+    last_progress, last_change = progress(), anyio.current_time()
     last_status = float("-inf")
-    while True:
+    turns = 0
+    while iterations is None or turns < iterations:
+        turns += 1
         now = anyio.current_time()
-        if watcher.scheduler.progress != last_progress:
-            last_progress, last_change = watcher.scheduler.progress, now
-        if interval is not None and now - last_change < 2 * interval:
+        if progress() != last_progress:
+            last_progress, last_change = progress(), now
+        if interval is not None and now - last_change < stale_after:
             notify.watchdog()
         if now - last_status >= STATUS_EVERY:
-            polled = [r.last_poll for r in watcher.runs.values() if r.last_poll]
-            last = time.strftime("%H:%M:%S", time.localtime(max(polled))) if polled else "-"
-            notify.status(
-                f"watching {len(watcher.runs)} runs, {len(watcher.threads)} threads; "
-                f"last poll {last}"
-            )
+            notify.status(status())
             last_status = now
         await anyio.sleep(min(interval or STATUS_EVERY, STATUS_EVERY))
 
@@ -207,7 +223,14 @@ async def serve(
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
                 if settings.http is not None:
                     await _start_http(tg, watcher, metrics, settings, webhook)
-                tg.start_soon(_keep_supervisor_informed, watcher, notify, name="notify")
+                tg.start_soon(
+                    lambda: keep_supervisor_informed(
+                        notify,
+                        progress=lambda: watcher.scheduler.progress,
+                        status=lambda: _status_text(watcher),
+                    ),
+                    name="notify",
+                )
                 await watcher.run()
                 notify.stopping()
                 tg.cancel_scope.cancel()
