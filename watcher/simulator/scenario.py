@@ -166,7 +166,8 @@ def _random_run(
 ) -> RunSpec:
     active = start + rng.uniform(0.2, 1.5)
     end = active + rng.uniform(duration * 0.3, duration * 0.9)
-    timeline: list[tuple[str, float]] = [("queued", start), ("in_progress", active)]
+    # every run exists from clock 0 (queued), so a watch configured up front finds it
+    timeline: list[tuple[str, float]] = [("queued", 0.0), ("in_progress", active)]
     if rng.random() < 0.25:  # a tool round trip through requires_action
         mid = active + (end - active) * rng.uniform(0.3, 0.6)
         timeline += [("requires_action", mid), ("in_progress", mid + rng.uniform(0.3, 2.0))]

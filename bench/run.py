@@ -1,0 +1,336 @@
+"""Benchmark: runstep-watcher against the naive SDK poller and a bare httpx loop.
+
+    python bench/run.py                      # sizes 100, 1000, 10000; writes bench/results.md
+    python bench/run.py --sizes 100 --duration 20   # a quick look
+
+Each contender runs alone against a fresh simulator (`runstep-watcher simulate`) serving the
+same seeded workload; figures are taken in the same run on the same machine and reported
+as ratios. CPU and peak RSS come from the kernel (wait4 rusage) of each contender process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
+
+
+@dataclass
+class Result:
+    name: str
+    runs: int
+    cpu: float = 0.0
+    rss_mb: float = 0.0
+    requests: int = 0
+    polls: int = 0
+    observed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    long_run_requests: int = 0
+    long_run_transitions: int = 0
+    missed_terminal: int = 0
+    max_poll_gap: float = 0.0
+    seconds: float = 0.0
+
+    def pct(self, p: float) -> float | None:  # nearest-rank percentile
+        if not self.latencies:
+            return None
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+    @property
+    def cpu_per_1000_polls(self) -> float:
+        return self.cpu / max(self.polls, 1) * 1000
+
+    @property
+    def requests_per_transition(self) -> float | None:
+        return self.requests / self.observed if self.observed else None
+
+
+def start_sim(
+    args: argparse.Namespace, runs: int, duration: float
+) -> tuple[subprocess.Popen[str], str]:
+    cmd = [
+        PY,
+        "-m",
+        "watcher",
+        "simulate",
+        "--generate",
+        str(runs),
+        "--seed",
+        str(args.seed),
+        "--long-runs",
+        str(max(1, runs // 100)),
+        "--duration",
+        str(duration),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        raise RuntimeError(f"the simulator did not start: {url!r}")
+    return proc, url
+
+
+def read_lines(proc: subprocess.Popen[str], sink: list[tuple[float, str]]) -> threading.Thread:
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sink.append((time.time(), line))
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    return t
+
+
+def contender_cmd(
+    name: str,
+    url: str,
+    runs: list[tuple[str, str]],
+    args: argparse.Namespace,
+    seconds: float,
+    workdir: Path,
+) -> list[str]:
+    if name == "runstep-watcher":
+        cfg = workdir / "bench.toml"
+        lines = [
+            "[api]",
+            f'base_url = "{url}"',
+            "timeout = 30",
+            "[poll]",
+            f"interval = {args.interval}",
+            f"max_interval = {args.max_interval}",
+            f"max_requests_per_second = {args.rps}",
+            f"max_concurrency = {args.concurrency}",
+            "[retry]",
+            "attempts = 5",
+            "[state]",
+            f'path = "{workdir / "bench.db"}"',
+            "[log]",
+            'level = "warning"',
+        ]
+        for thread_id, run_id in runs:
+            lines += ["[[watch]]", f'thread_id = "{thread_id}"', f'run_id = "{run_id}"']
+        cfg.write_text("\n".join(lines) + "\n")
+        return [PY, "-m", "watcher", "run", "--config", str(cfg)]
+    script = "naive_sdk.py" if name == "openai SDK loop" else "bare_httpx.py"
+    return [PY, str(HERE / script), url, json.dumps(runs), str(args.interval), str(seconds)]
+
+
+def run_one(name: str, size: int, args: argparse.Namespace, workdir: Path) -> Result:
+    duration = args.duration
+    sim, url = start_sim(args, size, duration)
+    try:
+        scenario = httpx.get(url.removesuffix("/v1") + "/_sim/scenario").json()
+        runs = [(t["id"], r) for t in scenario["threads"] for r in t["runs"]]
+        long_ids = {r for _, r in runs[: max(1, size // 100)]}
+        seconds = duration + args.tail
+        for f in workdir.glob("bench.db*"):
+            f.unlink()
+        proc = subprocess.Popen(
+            contender_cmd(name, url, runs, args, seconds, workdir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "OPENAI_API_KEY": "sk-bench"},
+        )
+        lines: list[tuple[float, str]] = []
+        pump = read_lines(proc, lines)
+        started = time.monotonic()
+        deadline = started + seconds
+        signalled = False
+        while True:  # the benchmark's own cadence: it measures, it is not a test
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() >= deadline and not signalled:
+                proc.send_signal(signal.SIGTERM if name == "runstep-watcher" else signal.SIGINT)
+                signalled = True
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        pump.join(10)
+        elapsed = time.monotonic() - started
+        stats = httpx.get(url.removesuffix("/v1") + "/_sim/stats").json()
+        transitions = httpx.get(url.removesuffix("/v1") + "/_sim/transitions").json()["transitions"]
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    res = Result(
+        name=name,
+        runs=size,
+        cpu=usage.ru_utime + usage.ru_stime,
+        rss_mb=usage.ru_maxrss / 1024,
+        requests=stats["requests"],
+        polls=stats["by_route"]["run"],
+        max_poll_gap=stats["max_poll_gap"],
+        seconds=elapsed,
+    )
+    changed_at = {(t["id"], t["status"]): t["at_unix"] for t in transitions}
+    run_of = {t["id"]: t["run_id"] for t in transitions}
+    seen: set[tuple[str, str]] = set()
+    for arrived, line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        data = obj.get("data", obj)
+        pair = (data.get("id"), data.get("status"))
+        if pair in seen or pair not in changed_at:
+            continue
+        seen.add(pair)
+        res.latencies.append(max(0.0, arrived - changed_at[pair]))
+        if run_of.get(pair[0]) in long_ids:
+            res.long_run_transitions += 1
+    res.observed = len(seen)
+    finals: dict[str, str] = {}
+    for t in transitions:
+        finals[t["id"]] = t["status"]
+    if name != "bare httpx loop":
+        res.missed_terminal = sum(
+            1 for oid, st in finals.items() if st in TERMINAL and (oid, st) not in seen
+        )
+    res.long_run_requests = stats.get("by_route", {}).get("steps", 0)
+    return res
+
+
+def fmt(x: float | None, unit: str = "", digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}{unit}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "–" if not a or not b else f"{a / b:.2f}×"
+
+
+def table(results: list[Result]) -> str:
+    out = [
+        "| runs | contender | p50 latency | p99 latency | requests / transition | "
+        "CPU s / 1,000 polls | CPU total | peak RSS | RSS / run | max poll gap | "
+        "terminal statuses missed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        out.append(
+            f"| {r.runs:,} | {r.name} | {fmt(r.pct(50), ' s')} | {fmt(r.pct(99), ' s')} | "
+            f"{fmt(r.requests_per_transition)} | {fmt(r.cpu_per_1000_polls, '', 3)} | "
+            f"{fmt(r.cpu, ' s', 1)} | {r.rss_mb:.0f} MB | "
+            f"{r.rss_mb * 1024 / r.runs:.1f} KB | {fmt(r.max_poll_gap, ' s', 1)} | "
+            f"{r.missed_terminal if r.name != 'bare httpx loop' else '–'} |"
+        )
+    return "\n".join(out)
+
+
+def ratios(results: list[Result]) -> str:
+    out = [
+        "| runs | CPU/poll vs bare httpx (target ≤ 1.5×) | total CPU vs SDK loop "
+        "(target ≤ 0.25×) | requests/transition vs SDK loop (target ≤ 0.5×) | "
+        "p99 latency (target ≤ interval + 0.25 s) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    by = {(r.runs, r.name): r for r in results}
+    for size in sorted({r.runs for r in results}):
+        w = by.get((size, "runstep-watcher"))
+        sdk = by.get((size, "openai SDK loop"))
+        bare = by.get((size, "bare httpx loop"))
+        if w is None:
+            continue
+        out.append(
+            f"| {size:,} | {ratio(w.cpu_per_1000_polls, bare.cpu_per_1000_polls if bare else None)} "
+            f"| {ratio(w.cpu, sdk.cpu if sdk else None)} "
+            f"| {ratio(w.requests_per_transition, sdk.requests_per_transition if sdk else None)} "
+            f"| {fmt(w.pct(99), ' s')} |"
+        )
+    return "\n".join(out)
+
+
+def plot(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in ("runstep-watcher", "openai SDK loop", "bare httpx loop"):
+        rs = sorted((r for r in results if r.name == name), key=lambda r: r.runs)
+        if not rs:
+            continue
+        xs = [r.runs for r in rs]
+        if name != "bare httpx loop":
+            ax1.plot(xs, [r.pct(99) or 0 for r in rs], marker="o", label=f"{name} p99")
+            ax1.plot(
+                xs, [r.pct(50) or 0 for r in rs], marker=".", linestyle="--", label=f"{name} p50"
+            )
+        ax2.plot(xs, [r.cpu for r in rs], marker="o", label=name)
+    for ax, title, ylabel in (
+        (ax1, "Detection latency", "seconds"),
+        (ax2, "CPU for the whole run", "CPU seconds"),
+    ):
+        ax.set_xscale("log")
+        ax.set_xlabel("watched runs")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--sizes", default="100,1000,10000")
+    p.add_argument("--contenders", default="runstep-watcher,openai SDK loop,bare httpx loop")
+    p.add_argument("--duration", type=float, default=40.0, help="workload seconds")
+    p.add_argument("--tail", type=float, default=10.0, help="seconds watched after the workload")
+    p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--max-interval", type=float, default=30.0)
+    p.add_argument("--rps", type=float, default=2000.0, help="runstep-watcher's request budget")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--skip-sdk-above",
+        type=int,
+        default=1000,
+        help="the SDK loop (a task per run) is not run above this many runs",
+    )
+    p.add_argument("--out", type=Path, default=HERE / "results.md")
+    p.add_argument("--plot", type=Path, default=HERE / "results.png")
+    args = p.parse_args()
+    workdir = HERE / ".work"
+    workdir.mkdir(exist_ok=True)
+    results: list[Result] = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        for name in args.contenders.split(","):
+            if name != "runstep-watcher" and size > args.skip_sdk_above:
+                continue
+            print(f"… {size} runs: {name}", file=sys.stderr, flush=True)
+            results.append(run_one(name, size, args, workdir))
+    text = (
+        f"# Benchmark results\n\nMeasured by `python bench/run.py --sizes {args.sizes}` on "
+        f"{os.cpu_count()} cores; workload {args.duration:.0f} s (+{args.tail:.0f} s), seed "
+        f"{args.seed}, poll interval {args.interval} s. Each contender alone against a fresh "
+        "simulator serving the same seeded runs (1% of them with 320 steps).\n\n"
+        + table(results)
+        + "\n\n## Ratios (same run)\n\n"
+        + ratios(results)
+        + "\n"
+    )
+    args.out.write_text(text)
+    plot(results, args.plot)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
