@@ -333,6 +333,7 @@ class Watcher:
                 state.run_id,
                 cursor=state.cursor,
                 include=state.include,
+                previous_status=state.status,
             )
         except TransientError as exc:
             log.warning(

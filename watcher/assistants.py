@@ -38,8 +38,10 @@ RUN = "thread.run"
 STEP = "thread.run.step"
 RUN_TERMINAL = frozenset({"cancelled", "failed", "completed", "incomplete", "expired"})
 STEP_TERMINAL = frozenset({"cancelled", "failed", "completed", "expired"})
-#: Statuses that wait on something slow (a queue, the user's tool outputs): polled less often.
-SLOW_STATUSES = frozenset({"queued", "requires_action"})
+#: Statuses that wait on something slow (the user's tool outputs): polled less often.
+SLOW_STATUSES = frozenset({"requires_action"})
+#: Statuses in which no step can change until the run's own status does.
+STEPS_FROZEN = frozenset({"queued", "requires_action"})
 PAGE = 100
 #: A thread watch's first listing looks back this far for runs still active.
 LOOKBACK_SECONDS = 3600
@@ -99,12 +101,20 @@ async def observe_run(
     *,
     cursor: str | None,
     include: Sequence[str] = (),
+    previous_status: str | None = None,
 ) -> Observation:
-    """GET the run, then list its steps after `cursor` (so the listing follows the run)."""
+    """GET the run, then list its steps after `cursor` (so the listing follows the run).
+
+    A run still `queued` or still `requires_action` since the last poll has no step that
+    can change (steps appear once it runs; the tool step waits on the outputs), so its
+    steps are not listed again: one request instead of two.
+    """
     response = await client.get(("threads", thread_id, "runs", run_id))
     run = parse_object(response.body, RUN, thread_id, run_id)
     if run is None or run.object_id != run_id:
         raise BadResponseError(f"run {run_id}: the response is not a run object")
+    if run.status in STEPS_FROZEN and run.status == previous_status:
+        return Observation([run], run.status, cursor, False, response.poll_after)
     steps: list[Observed] = []
     malformed = 0
     new_cursor, prefix_open, all_terminal = cursor, True, True

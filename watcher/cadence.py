@@ -25,7 +25,7 @@ def next_delay(
     - a change snaps back to `interval`;
     - an active watch keeps `interval` for `idle_after` seconds without change, then backs
       off by `BACKOFF` per poll up to `max_interval`;
-    - a slow status (queued, requires_action) backs off from the first unchanged poll.
+    - a slow status (requires_action: waiting on the tool outputs) backs off at once.
     """
     if poll_after is not None:
         return min(max(poll_after, 0.0), poll.max_interval)

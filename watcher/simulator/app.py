@@ -115,6 +115,7 @@ class _Sim:
         self.by_status: dict[str, int] = {}
         self.last_poll: dict[str, float] = {}
         self.max_gap: dict[str, float] = {}
+        self.by_run: dict[str, int] = {}  # API requests about each run (GET run, steps)
 
     # -- checks and faults -----------------------------------------------------------------
 
@@ -142,6 +143,9 @@ class _Sim:
     async def answer(self, request: Request, route: str, make: Callable[[], Response]) -> Response:
         self.requests += 1
         self.by_route[route] += 1
+        run_id = request.path_params.get("run_id")
+        if run_id is not None:
+            self.by_run[run_id] = self.by_run.get(run_id, 0) + 1
         response = self.check(request) or await self._faulted(route, make)
         self.by_status[str(response.status_code)] = (
             self.by_status.get(str(response.status_code), 0) + 1
@@ -307,6 +311,7 @@ class _Sim:
                 "faults_injected": self.faults.injected,
                 "max_poll_gap": max(self.max_gap.values(), default=0.0),
                 "polled_runs": len(self.last_poll),
+                "by_run": self.by_run,
             }
         )
 

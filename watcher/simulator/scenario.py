@@ -168,20 +168,30 @@ def _random_run(
     end = active + rng.uniform(duration * 0.3, duration * 0.9)
     # every run exists from clock 0 (queued), so a watch configured up front finds it
     timeline: list[tuple[str, float]] = [("queued", 0.0), ("in_progress", active)]
+    pause_at, pause = end, 0.0
     if rng.random() < 0.25:  # a tool round trip through requires_action
-        mid = active + (end - active) * rng.uniform(0.3, 0.6)
-        timeline += [("requires_action", mid), ("in_progress", mid + rng.uniform(0.3, 2.0))]
+        pause_at = active + (end - active) * rng.uniform(0.3, 0.6)
+        pause = rng.uniform(0.3, 2.0)
+        timeline += [("requires_action", pause_at), ("in_progress", pause_at + pause)]
+        end += pause
     final = rng.choices(
         ["completed", "failed", "cancelled", "expired", "incomplete"], [80, 8, 5, 3, 4]
     )[0]
     if final == "cancelled":
         timeline.append(("cancelling", end - 0.2))
     timeline.append((final, end))
+
+    def wall(work: float) -> float:
+        """No step moves while the run waits in requires_action."""
+        at = active + work
+        return at if at < pause_at else at + pause
+
     steps: list[StepSpec] = []
-    span = (end - active) / max(n_steps, 1)
+    span = (end - active - pause) / max(n_steps, 1)
     for i in range(n_steps):
-        s0 = active + i * span + 0.05
-        s1 = s0 + span * rng.uniform(0.3, 0.95)
+        w0 = i * span + 0.05
+        w1 = w0 + span * rng.uniform(0.3, 0.95)
+        s0, s1 = wall(w0), min(wall(w1), end)
         last = i == n_steps - 1
         status = (
             "completed"
@@ -198,7 +208,7 @@ def _random_run(
             StepSpec(
                 id=f"step_{run_id.removeprefix('run_')}_{i:03d}",
                 type="tool_calls" if tool else "message_creation",
-                timeline=(("in_progress", s0), (status, min(s1, end))),
+                timeline=(("in_progress", s0), (status, s1)),
                 tools=(rng.choice(TOOLS),) if tool else (),
                 usage=(rng.randint(50, 2000), rng.randint(5, 500)),
             )
