@@ -21,6 +21,7 @@ class Receiver:
         self.attempts: list[str] = []  # webhook-id of every request, verified or not
         self.rejected: list[str] = []
         self.script: list[int] = []  # statuses to answer next, then 204
+        self.delay = 0.0  # answer this late (a slow endpoint)
         self.cond = threading.Condition()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -36,6 +37,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                if receiver.delay:
+                    threading.Event().wait(receiver.delay)  # a slow endpoint, not a sync
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver.cond:
                     receiver.attempts.append(headers.get("webhook-id", ""))
@@ -63,6 +66,10 @@ class Receiver:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def is_up(self) -> bool:
+        return self._server is not None
 
     def down(self) -> None:
         assert self._server is not None

@@ -69,6 +69,19 @@ def error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _mangled(response: Response) -> Response:
+    """A 2xx whose objects lost a required field or grew unknown ones (a drifting server)."""
+    if response.status_code != 200:
+        return response
+    body = json.loads(bytes(response.body))
+    objects = body["data"] if isinstance(body.get("data"), list) else [body]
+    for i, obj in enumerate(objects):
+        obj["x_future_field"] = {"nested": [1, 2, 3]}
+        if i == 0:
+            obj.pop("status", None)
+    return JSONResponse(body, status_code=200)
+
+
 class _Reset(Response):
     """Headers promise more body than is sent: the client sees a broken connection."""
 
@@ -181,6 +194,8 @@ class _Sim:
             return Response(html, status_code=fault.status or 503, media_type="text/html")
         if fault.kind == "not_json":
             return Response(html, status_code=200, media_type="text/html")
+        if fault.kind == "mangle":
+            return _mangled(make())
         body = bytes(make().body)
         if fault.kind == "truncated":
             return Response(body[: len(body) // 2], media_type="application/json")

@@ -7,7 +7,7 @@ from typing import Any
 
 __all__ = ["KINDS", "Fault", "FaultQueue", "parse_faults"]
 
-KINDS = frozenset({"status", "html", "truncated", "not_json", "delay", "reset"})
+KINDS = frozenset({"status", "html", "truncated", "not_json", "delay", "reset", "mangle"})
 ROUTES = frozenset({"runs", "run", "steps"})
 
 
