@@ -82,8 +82,9 @@ Measured by `{command}` ({self.seconds:.0f} s).
 | RSS at the middle / end of the last run | {rss} |
 
 A transition is observable when a poll can see it: the simulator's clock stops after each
-step, and every object's status at each stop is expected. Duplicates are redeliveries after
-a SIGKILL of events whose delivery may already have succeeded; they carry the same id.
+step, and every object's status at each stop is expected. Duplicates are redeliveries of
+events whose delivery may already have succeeded (a SIGKILL before the delivery was marked,
+or a receiver that answered after the client's timeout); they carry the same id.
 """
 
 
@@ -215,7 +216,11 @@ def run_soak(
                 daemons[-1].kill()  # SIGKILL at a random moment: mid-poll, mid-delivery
                 report.restarts += 1
                 daemons.append(Daemon("run", "--config", str(cfg)))
-            daemons[-1].wait_for(lambda w=want: w <= stdout_pairs(), 60, f"step {i}")
+            try:
+                daemons[-1].wait_for(lambda w=want: w <= stdout_pairs(), 60, f"step {i}")
+            except AssertionError as exc:
+                missing = sorted(want - stdout_pairs())
+                raise AssertionError(f"{exc}; missing {len(missing)}: {missing[:8]}") from None
             if i == steps * 3 // 4:
                 report.rss_mid_kb = rss_kb(daemons[-1].proc.pid)
         if not receiver.is_up:

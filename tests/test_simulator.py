@@ -219,3 +219,15 @@ async def test_transitions_until_now():
 def test_bad_scenarios_name_the_field(raw, field):
     with pytest.raises(ScenarioError, match=field.replace("[", r"\[").replace("]", r"\]")):
         parse_scenario(raw)
+
+
+def test_generated_timelines_never_go_back_and_steps_stay_within_their_run():
+    for seed in range(5):
+        for thread in generate_scenario(runs=40, seed=seed, long_runs=3).threads:
+            for run in thread.runs:
+                times = [t for _, t in run.timeline]
+                assert times == sorted(times)
+                for step in run.steps:
+                    st = [t for _, t in step.timeline]
+                    assert st == sorted(st)
+                    assert run.timeline[1][1] <= st[0] and st[-1] <= times[-1]

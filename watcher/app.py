@@ -294,9 +294,7 @@ class Watcher:
 
     # -- one round ------------------------------------------------------------------------
 
-    def _emit(
-        self, thread_id: str, run_id: str, events: Sequence[Event], seqs: Sequence[int]
-    ) -> None:
+    def _emit(self, events: Sequence[Event], bodies: Sequence[str], seqs: Sequence[int]) -> None:
         for listener in self.listeners:
             listener(events)
         if not events:
@@ -306,7 +304,6 @@ class Watcher:
         if self.metrics is not None:
             for ev in events:
                 self.metrics.events.labels(type=ev.type).inc()
-        bodies = [ev.to_json() for ev in events]
         for sink in self.sinks:
             sink.write(bodies)
             self.store.mark_delivered(sink.name, seqs)
@@ -368,6 +365,7 @@ class Watcher:
         now = self.clock.now()
         state.last_poll = self.clock.wall()
         found = detect(state.known, obs.objects, now=int(state.last_poll))
+        bodies = [ev.to_json() for ev in found.events]  # encoded once, for store and sinks
         try:
             seqs = self.store.record(
                 state.thread_id,
@@ -378,6 +376,7 @@ class Watcher:
                 done=obs.done,
                 sinks=[s.name for s in self.sinks] + [o.name for o in self.outboxes],
                 deadlines={o.name: o.deadline() for o in self.outboxes},
+                bodies=bodies,
             )
         except sqlite3.Error as exc:
             # nothing was recorded, so nothing is emitted: the next poll detects it again
@@ -397,7 +396,7 @@ class Watcher:
                 st = state.known.get(oid)
                 if st is not None and assistants.is_terminal(assistants.STEP, st.status):
                     state.known.pop(oid, None)
-        self._emit(state.thread_id, state.run_id, found.events, seqs)
+        self._emit(found.events, bodies, seqs)
         changed = bool(found.events)
         if changed:
             state.last_change = now

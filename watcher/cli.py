@@ -23,6 +23,7 @@ from watcher import __version__, logs
 from watcher.config import ConfigError, Settings, WatchSpec, load_settings
 from watcher.daemon import Notify, serve
 from watcher.ids import is_valid_id
+from watcher.simulator.scenario import ScenarioError
 from watcher.store import StateError
 
 __all__ = ["main"]
@@ -250,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"runstep-watcher: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ScenarioError as exc:
+        print(f"runstep-watcher: scenario error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except StateError as exc:
         print(f"runstep-watcher: state error: {exc}", file=sys.stderr)

@@ -23,12 +23,13 @@ from watcher.client import ApiClient
 from watcher.clock import AnyioClock
 from watcher.config import ConfigError, Settings
 from watcher.metrics import Metrics
+from watcher.notify import watchdog_loop
 from watcher.ratelimit import RateGate
 from watcher.scheduler import TICK
 from watcher.sinks import JsonLinesSink, LineSink
 from watcher.store import Store
 
-__all__ = ["Notify", "keep_supervisor_informed", "serve"]
+__all__ = ["Notify", "serve"]
 
 log = structlog.get_logger("watcher.daemon")
 
@@ -119,35 +120,11 @@ def _status_text(watcher: Watcher) -> str:
     return f"watching {len(watcher.runs)} runs, {len(watcher.threads)} threads; last poll {last}"
 
 
-async def keep_supervisor_informed(
-    notify: Notify,
-    *,
-    progress: Callable[[], int],
-    status: Callable[[], str],
-    stale_after: float = 3 * TICK,
-    iterations: int | None = None,
-) -> None:
-    """STATUS= now and then; WATCHDOG=1 only while `progress()` keeps moving.
-
-    A wedged poll loop stops moving its counter, the pings stop, and systemd restarts the
-    service. `iterations` bounds the loop for tests.
-    """
-    interval = notify.watchdog_interval
-    stale_after = max(stale_after, 2 * interval) if interval else stale_after
-    last_progress, last_change = progress(), anyio.current_time()
-    last_status = float("-inf")
-    turns = 0
-    while iterations is None or turns < iterations:
-        turns += 1
-        now = anyio.current_time()
-        if progress() != last_progress:
-            last_progress, last_change = progress(), now
-        if interval is not None and now - last_change < stale_after:
-            notify.watchdog()
-        if now - last_status >= STATUS_EVERY:
-            notify.status(status())
-            last_status = now
-        await anyio.sleep(min(interval or STATUS_EVERY, STATUS_EVERY))
+async def _report_status(notify: Notify, status: Callable[[], str]) -> None:
+    """STATUS= with the watches and the last poll, now and then."""
+    while True:
+        notify.status(status())
+        await anyio.sleep(STATUS_EVERY)
 
 
 async def serve(
@@ -223,13 +200,16 @@ async def serve(
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
                 if settings.http is not None:
                     await _start_http(tg, watcher, metrics, settings, webhook)
+                tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
-                    lambda: keep_supervisor_informed(
+                    lambda: watchdog_loop(
                         notify,
                         progress=lambda: watcher.scheduler.progress,
-                        status=lambda: _status_text(watcher),
+                        sleep=anyio.sleep,
+                        now=anyio.current_time,
+                        stale_after=3 * TICK + (notify.watchdog_interval or 0.0),
                     ),
-                    name="notify",
+                    name="watchdog",
                 )
                 await watcher.run()
                 notify.stopping()

@@ -17,7 +17,8 @@ class LineSink(Protocol):
 
 
 class JsonLinesSink:
-    """One JSON object per line, flushed per line: `tail -f` and pipes see each at once."""
+    """One JSON object per line. Each batch (one poll's events) is flushed as soon as it is
+    written, so no line ever waits for a later event: `tail -f` and pipes see each at once."""
 
     name = "stdout"
 
@@ -25,6 +26,5 @@ class JsonLinesSink:
         self.stream = stream
 
     def write(self, bodies: Sequence[str]) -> None:
-        for body in bodies:
-            self.stream.write(body + "\n")
-            self.stream.flush()
+        self.stream.write("".join(body + "\n" for body in bodies))
+        self.stream.flush()

@@ -253,6 +253,7 @@ class Store:
         done: bool,
         sinks: Sequence[str],
         deadlines: dict[str, float] | None = None,
+        bodies: Sequence[str] | None = None,
     ) -> list[int]:
         """In one transaction: new statuses, the events with a delivery per sink, the cursor."""
         seqs: list[int] = []
@@ -266,11 +267,12 @@ class Store:
                     for oid, st in updates.items()
                 ],
             )
-            for ev in events:
+            encoded = bodies if bodies is not None else [ev.to_json() for ev in events]
+            for ev, body in zip(events, encoded, strict=True):
                 cur = self._db.execute(
                     "INSERT INTO events (event_id, thread_id, run_id, type, body, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (ev.id, ev.thread_id, ev.run_id, ev.type, ev.to_json(), ev.created_at),
+                    (ev.id, ev.thread_id, ev.run_id, ev.type, body, ev.created_at),
                 )
                 seq = int(cur.lastrowid or 0)
                 seqs.append(seq)

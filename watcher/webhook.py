@@ -192,16 +192,44 @@ class WebhookSink:
             self._last_depth = depth
 
     async def run(self) -> None:
-        """Forever: deliver what is due, then wait for new events or the next due time."""
-        while True:
-            if await self.deliver_once():
-                continue
-            due = self.store.next_due(SINK)
-            wait = (
-                IDLE_RECHECK
-                if due is None
-                else min(max(due - self.clock.wall(), 0.0), IDLE_RECHECK)
-            )
-            with anyio.move_on_after(wait):
-                await self._wake.wait()
-            self._wake = anyio.Event()
+        """Forever: keep up to `max_concurrency` deliveries in flight, one per run at most.
+
+        A slow or failing delivery holds back its own run only: the others go on around it.
+        """
+        limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
+        in_flight: set[tuple[str, str]] = set()
+
+        async def attempt(item: OutboxItem, key: tuple[str, str]) -> None:
+            try:
+                await self._attempt(item)
+            finally:
+                in_flight.discard(key)
+                limiter.release_on_behalf_of(item)
+                self._wake.set()
+
+        async with anyio.create_task_group() as tg:
+            while True:
+                free = int(limiter.available_tokens)
+                started = 0
+                if free:
+                    heads = self.store.due_heads(
+                        SINK, self.clock.wall(), limit=free + len(in_flight)
+                    )
+                    for item in heads:
+                        key = (item.thread_id, item.run_id)
+                        if key in in_flight or started >= free:
+                            continue
+                        in_flight.add(key)
+                        limiter.acquire_on_behalf_of_nowait(item)
+                        tg.start_soon(attempt, item, key, name=f"webhook {item.event_id}")
+                        started += 1
+                self._log_depth()
+                if started:
+                    continue
+                due = self.store.next_due(SINK)
+                wait = IDLE_RECHECK if due is None else due - self.clock.wall()
+                if wait <= 0:  # what is due is in flight, or no slot is free: a finish wakes us
+                    wait = IDLE_RECHECK
+                with anyio.move_on_after(min(wait, IDLE_RECHECK)):
+                    await self._wake.wait()
+                self._wake = anyio.Event()

@@ -191,7 +191,8 @@ def _random_run(
     for i in range(n_steps):
         w0 = i * span + 0.05
         w1 = w0 + span * rng.uniform(0.3, 0.95)
-        s0, s1 = wall(w0), min(wall(w1), end)
+        s1 = min(wall(w1), end)
+        s0 = min(wall(w0), s1)  # no step starts after the run has ended
         last = i == n_steps - 1
         status = (
             "completed"
