@@ -232,7 +232,8 @@ def table(results: list[Result]) -> str:
     out = [
         "| runs | contender | p50 latency | p99 latency | requests / transition | "
         "… on runs > 300 steps | "
-        "CPU s / 1,000 polls | CPU total | peak RSS | RSS / run | max poll gap | "
+        "CPU s / 1,000 polls | polls / CPU-second | CPU total | peak RSS | RSS / run | "
+        "max poll gap | "
         "terminal statuses missed |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -240,7 +241,7 @@ def table(results: list[Result]) -> str:
         out.append(
             f"| {r.runs:,} | {r.name} | {fmt(r.pct(50), ' s')} | {fmt(r.pct(99), ' s')} | "
             f"{fmt(r.requests_per_transition)} | {fmt(r.long_requests_per_transition)} | "
-            f"{fmt(r.cpu_per_1000_polls, '', 3)} | "
+            f"{fmt(r.cpu_per_1000_polls, '', 3)} | {1000 / max(r.cpu_per_1000_polls, 1e-9):,.0f} | "
             f"{fmt(r.cpu, ' s', 1)} | {r.rss_mb:.0f} MB | "
             f"{r.rss_mb * 1024 / r.runs:.1f} KB | {fmt(r.max_poll_gap, ' s', 1)} | "
             f"{r.missed_terminal if r.name != 'bare httpx loop' else '–'} |"

@@ -1,5 +1,9 @@
-"""Serve an ASGI app with uvicorn inside our own event loop (no signal handlers of its own,
-nothing on stdout), until cancelled."""
+"""Serve an ASGI app with uvicorn inside the current event loop, until cancelled.
+
+The host process owns signals and stdout: uvicorn installs no signal handlers, configures
+no logging (its loggers propagate to whatever the process set up, never to stdout by
+itself) and writes no access log.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,29 @@ import uvicorn
 
 __all__ = ["serve_asgi"]
 
+_SHUTDOWN_SECONDS = 5.0  # a bound on the graceful close after a cancel
+
 
 class _Server(uvicorn.Server):
-    """Our process owns signals: uvicorn must not install or capture any."""
+    """A uvicorn server that says when it listens and leaves signals alone."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.up = anyio.Event()  # set once it listens, or once it gave up
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
+        # uvicorn 0.54 swaps in its own SIGINT/SIGTERM handlers here (main thread only)
+        # and re-raises the captured signals on exit: the host process handles signals.
         yield
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        self.up.set()
+
+    def port(self) -> int:
+        """The bound port (with port 0, the one the OS picked)."""
+        return int(self.servers[0].sockets[0].getsockname()[1])
 
 
 async def serve_asgi(
@@ -28,7 +48,9 @@ async def serve_asgi(
     port: int = 0,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
-    """Run until cancelled; `on_ready` gets the bound port (port 0 picks a free one)."""
+    """Serve `app` until cancelled; `on_ready` gets the bound port once it listens (port 0
+    picks a free one). `OSError` when it cannot listen or stops by itself."""
+
     config = uvicorn.Config(
         app,
         host=host,
@@ -37,34 +59,36 @@ async def serve_asgi(
         access_log=False,
         lifespan="off",
         server_header=False,
+        timeout_graceful_shutdown=1,  # then in-flight requests (a delay fault) are cancelled
     )
     server = _Server(config)
-    done = anyio.Event()
-    failed: list[BaseException] = []
+    stopped = anyio.Event()
+    exit_code: list[object] = []
 
-    async def run_server() -> None:
+    async def run() -> None:
         try:
-            # shielded: a cancel sets should_exit below and uvicorn closes its sockets itself
+            # shielded: a cancel only sets should_exit, and uvicorn closes its sockets and
+            # connections itself within a tick (0.1 s) plus the graceful timeout
             with anyio.CancelScope(shield=True):
                 await server.serve()
-        except SystemExit as exc:  # uvicorn exits the process when it cannot bind
-            failed.append(exc)
+        except SystemExit as exc:  # uvicorn's answer to a port it cannot bind
+            exit_code.append(exc.code)
         finally:
-            done.set()
+            server.up.set()
+            stopped.set()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server, name=f"http {host}:{port}")
+        tg.start_soon(run, name=f"http {host}:{port}")
         try:
-            while not server.started:
-                if done.is_set():
-                    raise OSError(f"cannot listen on {host}:{port}")
-                await anyio.sleep(0.01)
-            if on_ready is not None:
-                on_ready(int(server.servers[0].sockets[0].getsockname()[1]))
-            await done.wait()
-            if failed or not server.should_exit:
-                raise OSError(f"the HTTP server on {host}:{port} stopped")
+            await server.up.wait()
+            if server.started and not stopped.is_set() and on_ready is not None:
+                on_ready(server.port())
+            await stopped.wait()
         finally:
             server.should_exit = True
-            with anyio.move_on_after(5, shield=True):
-                await done.wait()
+            with anyio.move_on_after(_SHUTDOWN_SECONDS, shield=True):
+                await stopped.wait()
+            server.force_exit = True
+    if exit_code or not server.started:
+        raise OSError(f"cannot listen on {host}:{port}")
+    raise OSError(f"the HTTP server on {host}:{port} stopped by itself")

@@ -1,33 +1,45 @@
-"""The simulated Assistants API as an ASGI app (Starlette), with control routes under /_sim.
+"""The simulated Assistants API as an ASGI app (Starlette), and the clocks it runs on.
 
-Answers follow the OpenAPI spec: list objects with cursors and `has_more`, OpenAI's error
-shape, the `OpenAI-Beta` check, 401 for a wrong key. Faults are injected on demand.
+Under /v1, the four GET routes of the spec: list objects with cursors and `has_more`,
+OpenAI's error shape, the `OpenAI-Beta` check, an optional key (401 that never echoes it)
+and required query (Azure's `api-version`). Injected faults apply to /v1 only. Under /_sim,
+no auth: advance the clock, inject faults, read stats, transitions and the scenario.
 """
 
 from __future__ import annotations
 
+import functools
+import hmac
 import json
+import math
+import re
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
-import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from watcher.simulator.faults import Fault, FaultQueue, parse_faults
+from watcher.simulator.faults import FaultQueue, apply_fault, openai_error, parse_faults
 from watcher.simulator.scenario import Scenario
-from watcher.simulator.state import RUN_TERMINAL, World
+from watcher.simulator.state import RUN_TERMINAL, PageQuery, World
 
 __all__ = ["ManualClock", "RealClock", "SimClock", "create_app"]
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+POLL_AFTER = "openai-poll-after-ms"
 INCLUDE_OK = frozenset({"step_details.tool_calls[*].file_search.results[*].content"})
+BETA_MESSAGE = (
+    "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try "
+    "again by setting the header 'OpenAI-Beta: assistants=v2'."
+)
 
 
 class SimClock(Protocol):
+    """The simulator's time: seconds since it started."""
+
     def now(self) -> float: ...
 
 
@@ -42,7 +54,7 @@ class RealClock:
 
 
 class ManualClock:
-    """Moves only when told: deterministic tests."""
+    """Starts at 0 and moves only when told: deterministic tests."""
 
     def __init__(self) -> None:
         self.t = 0.0
@@ -51,64 +63,41 @@ class ManualClock:
         return self.t
 
     def advance(self, seconds: float) -> float:
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise ValueError(f"must be a finite number >= 0, got {seconds}")
         self.t += seconds
         return self.t
 
 
-def error(
-    status: int,
-    message: str,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    body = {
-        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
-    }
-    return JSONResponse(body, status_code=status, headers=headers)
+def _bad(param: str, message: str, code: str | None = None) -> JSONResponse:
+    return openai_error(400, message, param=param, code=code)
 
 
-def _mangled(response: Response) -> Response:
-    """A 2xx whose objects lost a required field or grew unknown ones (a drifting server)."""
-    if response.status_code != 200:
-        return response
-    body = json.loads(bytes(response.body))
-    objects = body["data"] if isinstance(body.get("data"), list) else [body]
-    for i, obj in enumerate(objects):
-        obj["x_future_field"] = {"nested": [1, 2, 3]}
-        if i == 0:
-            obj.pop("status", None)
-    return JSONResponse(body, status_code=200)
-
-
-class _Reset(Response):
-    """Headers promise more body than is sent: the client sees a broken connection."""
-
-    def __init__(self, body: bytes) -> None:
-        super().__init__(body, media_type="application/json")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(self.body) + 1000).encode()),
-                ],
-            }
-        )
-        await send(
-            {
-                "type": "http.response.body",
-                "body": self.body[: len(self.body) // 2],
-                "more_body": False,
-            }
-        )
+def list_params(request: Request, *, steps: bool) -> tuple[PageQuery, bool] | Response:
+    """`limit` (1-100, default 20), `order` (asc|desc, default desc), `after`, `before`, and
+    whether `include[]` asks for file search content (steps only); or a 400 naming the
+    bad parameter."""
+    q = request.query_params
+    raw = q.get("limit", "20")
+    if re.fullmatch(r"-?[0-9]{1,9}", raw) is None:
+        return _bad("limit", f"Invalid 'limit': expected an integer, got {raw!r}.", "invalid_type")
+    limit = int(raw)
+    if not 1 <= limit <= 100:
+        message = f"Invalid 'limit': must be between 1 and 100, got {limit}."
+        return _bad("limit", message, "integer_out_of_range")
+    order = q.get("order", "desc")
+    if order not in ("asc", "desc"):
+        return _bad("order", "Invalid 'order': expected one of 'asc' or 'desc'.", "invalid_value")
+    include = q.getlist("include[]")
+    for value in include:
+        if not steps or value not in INCLUDE_OK:
+            return _bad("include[]", f"Invalid 'include[]' value: {value!r}.", "invalid_value")
+    return PageQuery(limit, order, q.get("after"), q.get("before")), bool(include)
 
 
 class _Sim:
+    """The app's state: the world, clock, checks, faults and request counts."""
+
     def __init__(
         self,
         scenario: Scenario,
@@ -119,196 +108,121 @@ class _Sim:
     ) -> None:
         self.world = World(scenario, scenario.epoch if scenario.epoch is not None else time.time())
         self.clock = clock
-        self.api_key = api_key
-        self.api_key_header = api_key_header.lower()
+        self.want_key = None
+        if api_key is not None:
+            bearer = api_key_header.lower() == "authorization"
+            self.want_key = (f"Bearer {api_key}" if bearer else api_key).encode()
+        self.key_header = api_key_header.lower()
         self.required_query = dict(required_query or {})
         self.faults = FaultQueue()
         self.requests = 0
         self.by_route: dict[str, int] = {"runs": 0, "run": 0, "steps": 0}
         self.by_status: dict[str, int] = {}
-        self.last_poll: dict[str, float] = {}
-        self.max_gap: dict[str, float] = {}
         self.by_run: dict[str, int] = {}  # API requests about each run (GET run, steps)
+        self.last_poll: dict[str, float] = {}  # real time of each run's last GET
+        self.max_gap: dict[str, float] = {}  # longest real time between GETs of a live run
 
-    # -- checks and faults -----------------------------------------------------------------
-
-    def check(self, request: Request) -> Response | None:
-        if request.headers.get("openai-beta") != "assistants=v2":
-            return error(
-                400,
-                "You must provide the 'OpenAI-Beta' header to access the "
-                "Assistants API. Please try again by setting the header "
-                "'OpenAI-Beta: assistants=v2'.",
-                code="invalid_beta",
-            )
-        if self.api_key is not None:
-            given = request.headers.get(self.api_key_header, "")
-            want = (
-                f"Bearer {self.api_key}" if self.api_key_header == "authorization" else self.api_key
-            )
-            if given != want:
-                return error(401, "Incorrect API key provided.", code="invalid_api_key")
-        for name, value in self.required_query.items():
-            if request.query_params.get(name) != value:
-                return error(400, f"Missing or wrong query parameter '{name}'.", param=name)
-        return None
-
-    async def answer(self, request: Request, route: str, make: Callable[[], Response]) -> Response:
+    def _counted(self, response: Response) -> Response:
         self.requests += 1
-        self.by_route[route] += 1
-        run_id = request.path_params.get("run_id")
-        if run_id is not None:
-            self.by_run[run_id] = self.by_run.get(run_id, 0) + 1
-        response = self.check(request) or await self._faulted(route, make)
-        self.by_status[str(response.status_code)] = (
-            self.by_status.get(str(response.status_code), 0) + 1
-        )
+        key = str(response.status_code)
+        self.by_status[key] = self.by_status.get(key, 0) + 1
         return response
 
-    async def _faulted(self, route: str, make: Callable[[], Response]) -> Response:
-        fault = self.faults.take(route)
-        if fault is None:
-            return make()
-        return await self._apply(fault, make)
+    def check(self, request: Request) -> Response | None:
+        """The checks of every /v1 request: beta header, key, required query."""
+        if request.headers.get("openai-beta") != "assistants=v2":
+            return openai_error(400, BETA_MESSAGE, code="invalid_beta")
+        if self.want_key is not None:
+            given = request.headers.get(self.key_header, "").encode()
+            if not hmac.compare_digest(given, self.want_key):
+                message = "Incorrect API key provided." if given else "No API key provided."
+                return openai_error(401, message, code="invalid_api_key")
+        for name, value in self.required_query.items():
+            if request.query_params.get(name) != value:
+                return _bad(name, f"Missing or unsupported '{name}' query parameter.")
+        return None
 
-    async def _apply(self, fault: Fault, make: Callable[[], Response]) -> Response:
-        if fault.kind == "delay":
-            await anyio.sleep(fault.seconds)
-            return make()
-        if fault.kind == "status":
-            status = fault.status or 500
-            headers = {}
-            if fault.retry_after is not None:
-                headers["retry-after"] = str(fault.retry_after)
-            if fault.retry_after_ms is not None:
-                headers["retry-after-ms"] = str(fault.retry_after_ms)
-            message = "Rate limit reached." if status == 429 else "The server had an error."
-            return error(
-                status,
-                message,
-                code="rate_limit_exceeded" if status == 429 else None,
-                headers=headers,
-            )
-        html = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
-        if fault.kind == "html":
-            return Response(html, status_code=fault.status or 503, media_type="text/html")
-        if fault.kind == "not_json":
-            return Response(html, status_code=200, media_type="text/html")
-        if fault.kind == "mangle":
-            return _mangled(make())
-        body = bytes(make().body)
-        if fault.kind == "truncated":
-            return Response(body[: len(body) // 2], media_type="application/json")
-        return _Reset(body)
+    def endpoint(self, route: str, make: Callable[[Request], Response]) -> Endpoint:
+        """A /v1 route: counted, checked, faulted when a fault matches, else `make`."""
 
-    # -- lists ------------------------------------------------------------------------------
+        async def handle(request: Request) -> Response:
+            self.by_route[route] += 1
+            run_id = request.path_params.get("run_id")
+            if run_id is not None:
+                self.by_run[run_id] = self.by_run.get(run_id, 0) + 1
+            response = self.check(request)
+            if response is None:
+                fault = self.faults.take(route)
+                normal = functools.partial(make, request)
+                response = normal() if fault is None else await apply_fault(fault, normal)
+            return self._counted(response)
 
-    @staticmethod
-    def page(items: list[dict[str, Any]], request: Request, *, allow_include: bool) -> Response:
-        q = request.query_params
-        try:
-            limit = int(q.get("limit", "20"))
-        except ValueError:
-            return error(400, "Invalid 'limit': must be an integer.", param="limit")
-        if not 1 <= limit <= 100:
-            return error(400, "Invalid 'limit': must be between 1 and 100.", param="limit")
-        order = q.get("order", "desc")
-        if order not in ("asc", "desc"):
-            return error(400, "Invalid 'order': must be 'asc' or 'desc'.", param="order")
-        for inc in q.getlist("include[]"):
-            if not allow_include or inc not in INCLUDE_OK:
-                return error(400, f"Invalid 'include[]' value: {inc!r}.", param="include[]")
-        ordered = items if order == "asc" else items[::-1]
-        ids = [o["id"] for o in ordered]
-        start, end = 0, len(ordered)
-        after, before = q.get("after"), q.get("before")
-        if after is not None:
-            start = ids.index(after) + 1 if after in ids else len(ids)
-        if before is not None:
-            end = ids.index(before) if before in ids else 0
-        window = ordered[start:end]
-        data = window[:limit]
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": len(window) > limit,
-            }
-        )
+        return handle
 
-    # -- routes -----------------------------------------------------------------------------
+    def missing(self, thread_id: str, run_id: str, step_id: str | None = None) -> Response:
+        if not self.world.has_thread(thread_id):
+            return openai_error(404, f"No thread found with id '{thread_id}'.")
+        if step_id is None or self.world.run(thread_id, run_id, self.clock.now()) is None:
+            return openai_error(404, f"No run found with id '{run_id}'.")
+        return openai_error(404, f"No run step found with id '{step_id}'.")
 
-    async def list_runs(self, request: Request) -> Response:
-        thread_id = request.path_params["thread_id"]
+    # -- /v1 --------------------------------------------------------------------------------
 
-        def make() -> Response:
-            runs = self.world.thread_runs_at(thread_id, self.clock.now())
-            if runs is None:
-                return error(404, f"No thread found with id '{thread_id}'.")
-            return self.page(runs, request, allow_include=False)
+    def list_runs(self, request: Request) -> Response:
+        thread_id, params = request.path_params["thread_id"], list_params(request, steps=False)
+        if isinstance(params, Response):
+            return params
+        body = self.world.list_runs(thread_id, self.clock.now(), params[0])
+        return self.missing(thread_id, "") if body is None else JSONResponse(body)
 
-        return await self.answer(request, "runs", make)
-
-    async def get_run(self, request: Request) -> Response:
+    def get_run(self, request: Request) -> Response:
         thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
-
-        def make() -> Response:
-            now = self.clock.now()
-            run = self.world.run(thread_id, run_id, now)
-            if run is None:
-                return error(404, f"No run found with id '{run_id}'.")
-            self._track_poll(run_id, run["status"])
-            spec = self.world.runs[(thread_id, run_id)].spec
-            headers = (
-                {"openai-poll-after-ms": str(spec.poll_after_ms)} if spec.poll_after_ms else None
-            )
-            return JSONResponse(run, headers=headers)
-
-        return await self.answer(request, "run", make)
-
-    def _track_poll(self, run_id: str, status: str) -> None:
-        now = time.monotonic()
-        last = self.last_poll.get(run_id)
-        if last is not None and status not in RUN_TERMINAL:
+        run = self.world.run(thread_id, run_id, self.clock.now())
+        if run is None:
+            return self.missing(thread_id, run_id)
+        now, last = time.monotonic(), self.last_poll.get(run_id)
+        if last is not None and run["status"] not in RUN_TERMINAL:
             self.max_gap[run_id] = max(self.max_gap.get(run_id, 0.0), now - last)
         self.last_poll[run_id] = now
+        poll = self.world.poll_after_ms(thread_id, run_id)
+        return JSONResponse(run, headers=None if poll is None else {POLL_AFTER: str(poll)})
 
-    async def list_steps(self, request: Request) -> Response:
+    def list_steps(self, request: Request) -> Response:
         thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
+        params = list_params(request, steps=True)
+        if isinstance(params, Response):
+            return params
+        now, (query, content) = self.clock.now(), params
+        body = self.world.list_steps(thread_id, run_id, now, query, content=content)
+        return self.missing(thread_id, run_id) if body is None else JSONResponse(body)
 
-        def make() -> Response:
-            steps = self.world.steps(thread_id, run_id, self.clock.now())
-            if steps is None:
-                return error(404, f"No run found with id '{run_id}'.")
-            return self.page(steps, request, allow_include=True)
-
-        return await self.answer(request, "steps", make)
-
-    async def get_step(self, request: Request) -> Response:
+    def get_step(self, request: Request) -> Response:
         p = request.path_params
+        thread_id, run_id, step_id = p["thread_id"], p["run_id"], p["step_id"]
+        include = request.query_params.getlist("include[]")
+        if any(value not in INCLUDE_OK for value in include):
+            return _bad("include[]", "Invalid 'include[]' value.", "invalid_value")
+        now, content = self.clock.now(), bool(include)
+        step = self.world.step(thread_id, run_id, step_id, now, content=content)
+        return self.missing(thread_id, run_id, step_id) if step is None else JSONResponse(step)
 
-        def make() -> Response:
-            steps = self.world.steps(p["thread_id"], p["run_id"], self.clock.now()) or []
-            step = next((s for s in steps if s["id"] == p["step_id"]), None)
-            if step is None:
-                return error(404, f"No run step found with id '{p['step_id']}'.")
-            return JSONResponse(step)
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """Any other path or method: OpenAI's `Invalid URL` under /v1."""
+        if not request.url.path.startswith("/v1/"):
+            return JSONResponse({"error": f"no such route: {request.url.path}"}, status_code=404)
+        message = f"Invalid URL ({request.method} {request.url.path})"
+        return self._counted(openai_error(404, message))
 
-        return await self.answer(request, "steps", make)
-
-    async def not_found(self, request: Request) -> Response:
-        self.requests += 1
-        return error(404, f"Invalid URL ({request.method} {request.url.path})", code="unknown_url")
-
-    # -- control ----------------------------------------------------------------------------
+    # -- /_sim --------------------------------------------------------------------------------
 
     async def advance(self, request: Request) -> Response:
         if not isinstance(self.clock, ManualClock):
-            return JSONResponse({"error": "the clock is real"}, status_code=409)
-        body = json.loads(await request.body() or b"{}")
-        return JSONResponse({"now": self.clock.advance(float(body.get("seconds", 0)))})
+            return JSONResponse({"error": "the clock is real: nothing to advance"}, status_code=409)
+        try:
+            seconds = json.loads(await request.body() or b"{}").get("seconds", 0)
+            return JSONResponse({"now": self.clock.advance(float(seconds))})
+        except (ValueError, TypeError, AttributeError) as exc:
+            return JSONResponse({"error": f"seconds: {exc}"}, status_code=400)
 
     async def add_faults(self, request: Request) -> Response:
         try:
@@ -324,6 +238,7 @@ class _Sim:
                 "by_route": self.by_route,
                 "by_status": self.by_status,
                 "faults_injected": self.faults.injected,
+                "faults_pending": self.faults.pending(),
                 "max_poll_gap": max(self.max_gap.values(), default=0.0),
                 "polled_runs": len(self.last_poll),
                 "by_run": self.by_run,
@@ -335,14 +250,9 @@ class _Sim:
         return JSONResponse({"now": now, "transitions": self.world.transitions_until(now)})
 
     async def scenario(self, request: Request) -> Response:
-        return JSONResponse(
-            {
-                "threads": [
-                    {"id": t.id, "runs": [r.id for r in t.runs]}
-                    for t in self.world.scenario.threads
-                ]
-            }
-        )
+        threads = self.world.scenario.threads
+        listing = [{"id": t.id, "runs": [r.id for r in t.runs]} for t in threads]
+        return JSONResponse({"threads": listing})
 
 
 def create_app(
@@ -353,20 +263,20 @@ def create_app(
     api_key_header: str = "authorization",
     required_query: Mapping[str, str] | None = None,
 ) -> Starlette:
+    """The simulator; `clock` defaults to a `RealClock`. Its state is `app.state.sim`."""
     sim = _Sim(scenario, clock or RealClock(), api_key, api_key_header, required_query)
     base = "/v1/threads/{thread_id}/runs"
     routes = [
-        Route(base, sim.list_runs),
-        Route(base + "/{run_id}", sim.get_run),
-        Route(base + "/{run_id}/steps", sim.list_steps),
-        Route(base + "/{run_id}/steps/{step_id}", sim.get_step),
+        Route(base, sim.endpoint("runs", sim.list_runs)),
+        Route(base + "/{run_id}", sim.endpoint("run", sim.get_run)),
+        Route(base + "/{run_id}/steps", sim.endpoint("steps", sim.list_steps)),
+        Route(base + "/{run_id}/steps/{step_id}", sim.endpoint("steps", sim.get_step)),
         Route("/_sim/advance", sim.advance, methods=["POST"]),
         Route("/_sim/faults", sim.add_faults, methods=["POST"]),
         Route("/_sim/stats", sim.stats),
         Route("/_sim/transitions", sim.transitions),
         Route("/_sim/scenario", sim.scenario),
-        Route("/{path:path}", sim.not_found, methods=["GET", "POST", "DELETE", "PUT"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={404: sim.not_found, 405: sim.not_found})
     app.state.sim = sim
     return app

@@ -1,4 +1,4 @@
-"""Serve the simulator on 127.0.0.1 until cancelled."""
+"""Serve the simulator on 127.0.0.1 until cancelled (uvicorn, through `watcher.asgi`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from typing import Any
 from watcher.asgi import serve_asgi
 
 __all__ = ["serve"]
+
+
+def _base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/v1" if ":" in host else f"http://{host}:{port}/v1"
 
 
 async def serve(
@@ -21,6 +25,6 @@ async def serve(
 
     def ready(bound: int) -> None:
         if on_ready is not None:
-            on_ready(f"http://{host}:{bound}/v1")
+            on_ready(_base_url(host, bound))
 
     await serve_asgi(app, host=host, port=port, on_ready=ready)

@@ -1,270 +1,292 @@
-"""Pure: a scenario at clock time t → run and step objects shaped as the API returns them."""
+"""Pure: a scenario at clock time t → run and step objects shaped like the spec's RunObject
+and RunStepObject, pages of lists, and every transition so far. No I/O, no clock.
+
+An index built once makes a lookup O(1) and a status a bisect of its timeline; a list
+request builds only the objects of its page, so 10,000 runs or 320 steps stay cheap.
+"""
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from watcher.simulator.scenario import RunSpec, Scenario, StepSpec
+from watcher.simulator.scenario import TOOLS, RunSpec, Scenario, StepSpec
 
-__all__ = ["World"]
+__all__ = ["RUN_TERMINAL", "STEP_TERMINAL", "PageQuery", "World", "page_positions"]
 
 RUN_TERMINAL = frozenset({"cancelled", "failed", "completed", "incomplete", "expired"})
 STEP_TERMINAL = frozenset({"cancelled", "failed", "completed", "expired"})
-_AT_FIELD = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
+_AT = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at"}
+_STEP_AT = {**_AT, "expired": "expired_at"}
+_ARGS = '{"city": "Paris", "unit": "celsius"}'
+_CALL = {"name": "get_weather", "arguments": _ARGS}
+_ERROR = {"code": "server_error", "message": "Sorry, something went wrong."}
+_WEATHER = {"name": "get_weather", "description": "The current weather in a city."}
+_TOOL_DEFS: dict[str, dict[str, Any]] = {
+    "code_interpreter": {"type": "code_interpreter"},
+    "file_search": {"type": "file_search"},
+    "function": {"type": "function", "function": _WEATHER},
 }
 
 
-def _status(times: list[float], timeline: tuple[tuple[str, float], ...], t: float) -> int:
-    """Index of the timeline entry in force at t, or -1 before the first."""
-    return bisect.bisect_right(times, t) - 1
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A list request's `limit`, `order`, `after` and `before`, already validated."""
+
+    limit: int = 20
+    order: str = "desc"
+    after: str | None = None
+    before: str | None = None
 
 
-@dataclass(slots=True)
+def page_positions(n: int, position: Mapping[str, int], q: PageQuery) -> tuple[list[int], bool]:
+    """Which of the `n` visible items (ascending positions 0..n-1) a page holds, in page
+    order, and `has_more`. `before` gives the `limit` items just before it (the previous
+    page); an unknown or not yet visible cursor gives an empty page."""
+
+    def seq(cursor: str) -> int | None:
+        i = position.get(cursor)
+        return None if i is None or i >= n else (i if q.order == "asc" else n - 1 - i)
+
+    start, end = 0, n
+    if q.after is not None:
+        at = seq(q.after)
+        start = n if at is None else at + 1
+    if q.before is not None:
+        at = seq(q.before)
+        end = 0 if at is None else at
+    if q.before is not None and q.after is None:
+        lo, hi = max(start, end - q.limit), end
+        more = lo > start
+    else:
+        lo, hi = start, min(end, start + q.limit)
+        more = hi < end
+    picked = range(lo, hi) if q.order == "asc" else range(n - 1 - lo, n - 1 - hi, -1)
+    return list(picked), more
+
+
+def _list_body(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    total = prompt + completion
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
 class _Run:
-    thread_id: str
-    spec: RunSpec
-    times: list[float]
-    step_times: list[list[float]]
+    """A run, its steps by creation time (ties in definition order), and their lookups."""
+
+    def __init__(self, thread_id: str, spec: RunSpec) -> None:
+        self.thread_id, self.spec = thread_id, spec
+        self.times = [t for _, t in spec.timeline]
+        self.steps = sorted(spec.steps, key=lambda s: s.timeline[0][1])
+        self.created = [s.timeline[0][1] for s in self.steps]
+        self.step_times = [[t for _, t in s.timeline] for s in self.steps]
+        self.step_pos = {s.id: i for i, s in enumerate(self.steps)}
+        used = {tool for s in self.steps for tool in s.tools}
+        if any(status == "requires_action" for status, _ in spec.timeline):
+            used.add("function")
+        self.tools = [_TOOL_DEFS[name] for name in TOOLS if name in used]
+        prompt, completion = (sum(s.usage[n] for s in spec.steps) for n in (0, 1))
+        self.usage = _usage(prompt, completion)
+
+
+class _Thread:
+    """A thread's runs by creation time (ties in definition order)."""
+
+    def __init__(self, runs: list[_Run]) -> None:
+        self.runs = sorted(runs, key=lambda r: r.spec.created)
+        self.created = [r.spec.created for r in self.runs]
+        self.pos = {r.spec.id: i for i, r in enumerate(self.runs)}
 
 
 class World:
-    """An index over a scenario: O(1) lookup of a run, bisect for a status."""
+    """An index over a scenario, answering at any clock time t; `epoch` is unix time of 0."""
 
     def __init__(self, scenario: Scenario, epoch: float) -> None:
         self.scenario = scenario
-        self.epoch = int(epoch)
-        self.epoch_exact = epoch
-        self.runs: dict[tuple[str, str], _Run] = {}
-        self.thread_runs: dict[str, list[_Run]] = {}
+        self.epoch = epoch
+        self._runs: dict[tuple[str, str], _Run] = {}
+        self._threads: dict[str, _Thread] = {}
+        self._transitions: tuple[list[float], list[dict[str, Any]]] | None = None
         for thread in scenario.threads:
-            items = []
-            for spec in thread.runs:
-                run = _Run(
-                    thread_id=thread.id,
-                    spec=spec,
-                    times=[t for _, t in spec.timeline],
-                    step_times=[[t for _, t in s.timeline] for s in spec.steps],
-                )
-                self.runs[(thread.id, spec.id)] = run
-                items.append(run)
-            items.sort(key=lambda r: r.spec.created)  # stable: ties keep definition order
-            self.thread_runs[thread.id] = items
+            runs = [_Run(thread.id, spec) for spec in thread.runs]
+            self._runs.update(((thread.id, r.spec.id), r) for r in runs)
+            self._threads[thread.id] = _Thread(runs)
 
-    def _ts(self, seconds: float) -> int:
-        return self.epoch + int(seconds)
+    def _unix(self, seconds: float) -> int:
+        return int(self.epoch + seconds)
+
+    def has_thread(self, thread_id: str) -> bool:
+        return thread_id in self._threads
+
+    def poll_after_ms(self, thread_id: str, run_id: str) -> int | None:
+        run = self._runs.get((thread_id, run_id))
+        return run.spec.poll_after_ms if run is not None else None
+
+    def _run_at(self, thread_id: str, run_id: str, t: float) -> _Run | None:
+        run = self._runs.get((thread_id, run_id))
+        return run if run is not None and run.times[0] <= t else None
 
     def run(self, thread_id: str, run_id: str, t: float) -> dict[str, Any] | None:
-        run = self.runs.get((thread_id, run_id))
+        """The run at t, or None when it is unknown or not created yet."""
+        run = self._run_at(thread_id, run_id, t)
+        return None if run is None else self._run_object(run, t)
+
+    def list_runs(self, thread_id: str, t: float, q: PageQuery) -> dict[str, Any] | None:
+        """A ListRunsResponse body, or None when the thread is unknown."""
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return None
+        picked, more = page_positions(bisect.bisect_right(thread.created, t), thread.pos, q)
+        return _list_body([self._run_object(thread.runs[i], t) for i in picked], more)
+
+    def list_steps(
+        self, thread_id: str, run_id: str, t: float, q: PageQuery, *, content: bool = False
+    ) -> dict[str, Any] | None:
+        """A ListRunStepsResponse body, or None when the run is unknown or not created yet."""
+        run = self._run_at(thread_id, run_id, t)
         if run is None:
             return None
-        return self.run_object(run, t)
+        picked, more = page_positions(bisect.bisect_right(run.created, t), run.step_pos, q)
+        return _list_body([self._step_object(run, i, t, content) for i in picked], more)
 
-    def run_object(self, run: _Run, t: float) -> dict[str, Any] | None:
-        spec = run.spec
-        i = _status(run.times, spec.timeline, t)
-        if i < 0:
+    def step(
+        self, thread_id: str, run_id: str, step_id: str, t: float, *, content: bool = False
+    ) -> dict[str, Any] | None:
+        """The step at t, or None when it (or its run) is unknown or not created yet."""
+        run = self._run_at(thread_id, run_id, t)
+        i = None if run is None else run.step_pos.get(step_id)
+        if run is None or i is None or run.created[i] > t:
             return None
-        status, since = spec.timeline[i]
+        return self._step_object(run, i, t, content)
+
+    def _run_object(self, run: _Run, t: float) -> dict[str, Any]:
+        spec = run.spec
+        status, since = spec.timeline[bisect.bisect_right(run.times, t) - 1]
         terminal = status in RUN_TERMINAL
-        started = next((tt for st, tt in spec.timeline[: i + 1] if st == "in_progress"), None)
-        prompt = sum(s.usage[0] for s in spec.steps)
-        completion = sum(s.usage[1] for s in spec.steps)
-        tools: list[dict[str, Any]] = [
-            {"type": "code_interpreter"},
-            {"type": "file_search"},
-            {"type": "function", "function": {"name": "get_weather"}},
-        ]
-        return {
+        started = next((s for st, s in spec.timeline if st == "in_progress" and s <= t), None)
+        expires = since if status == "expired" else None if terminal else spec.created + 600
+        obj: dict[str, Any] = {
             "id": spec.id,
             "object": "thread.run",
-            "created_at": self._ts(spec.created),
+            "created_at": self._unix(spec.created),
             "assistant_id": spec.assistant_id,
             "thread_id": run.thread_id,
             "status": status,
-            "required_action": {
-                "type": "submit_tool_outputs",
-                "submit_tool_outputs": {
-                    "tool_calls": [
-                        {
-                            "id": f"call_{spec.id}",
-                            "type": "function",
-                            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-                        }
-                    ]
-                },
-            }
-            if status == "requires_action"
-            else None,
-            "last_error": {"code": "server_error", "message": "The simulated run failed."}
-            if status == "failed"
-            else None,
-            "expires_at": None if terminal else self._ts(spec.created + 600),
-            "started_at": self._ts(started) if started is not None else None,
-            "cancelled_at": self._ts(since) if status == "cancelled" else None,
-            "failed_at": self._ts(since) if status == "failed" else None,
-            "completed_at": self._ts(since) if status == "completed" else None,
-            "incomplete_details": {"reason": "max_completion_tokens"}
-            if status == "incomplete"
-            else None,
+            **dict.fromkeys(("required_action", "last_error", "expires_at", "started_at")),
+            **dict.fromkeys(("cancelled_at", "failed_at", "completed_at", "incomplete_details")),
             "model": spec.model,
-            "instructions": "You are a simulated assistant.",
-            "tools": tools,
+            "instructions": "You are a helpful assistant. (simulated)",
+            "tools": run.tools,
             "metadata": {},
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            }
-            if terminal
-            else None,
+            "usage": dict(run.usage) if terminal else None,
             "temperature": 1.0,
             "top_p": 1.0,
-            "max_prompt_tokens": None,
-            "max_completion_tokens": None,
+            **dict.fromkeys(("max_prompt_tokens", "max_completion_tokens")),
             "truncation_strategy": {"type": "auto", "last_messages": None},
             "tool_choice": "auto",
             "parallel_tool_calls": True,
             "response_format": "auto",
         }
+        if expires is not None:
+            obj["expires_at"] = self._unix(expires)
+        if started is not None:
+            obj["started_at"] = self._unix(started)
+        if status in _AT:
+            obj[_AT[status]] = self._unix(since)
+        if status == "requires_action":
+            call = {"id": f"call_{spec.id}", "type": "function", "function": _CALL}
+            obj["required_action"] = {
+                "type": "submit_tool_outputs",
+                "submit_tool_outputs": {"tool_calls": [call]},
+            }
+        elif status == "failed":
+            obj["last_error"] = _ERROR
+        elif status == "incomplete":
+            obj["incomplete_details"] = {"reason": "max_completion_tokens"}
+        return obj
 
-    def steps(self, thread_id: str, run_id: str, t: float) -> list[dict[str, Any]] | None:
-        """Visible steps in creation order, or None when the run does not exist (yet)."""
-        run = self.runs.get((thread_id, run_id))
-        if run is None or _status(run.times, run.spec.timeline, t) < 0:
-            return None
-        return [
-            self.step_object(run, spec, times, t)
-            for spec, times in zip(run.spec.steps, run.step_times, strict=True)
-            if times[0] <= t
-        ]
-
-    def step_object(
-        self, run: _Run, spec: StepSpec, times: list[float], t: float
-    ) -> dict[str, Any]:
-        status, since = spec.timeline[_status(times, spec.timeline, t)]
-        terminal = status in STEP_TERMINAL
+    def _step_object(self, run: _Run, i: int, t: float, content: bool) -> dict[str, Any]:
+        spec = run.steps[i]
+        status, since = spec.timeline[bisect.bisect_right(run.step_times[i], t) - 1]
+        done = status in STEP_TERMINAL
         obj: dict[str, Any] = {
             "id": spec.id,
             "object": "thread.run.step",
-            "created_at": self._ts(spec.timeline[0][1]),
+            "created_at": self._unix(run.created[i]),
             "run_id": run.spec.id,
             "assistant_id": run.spec.assistant_id,
             "thread_id": run.thread_id,
             "type": spec.type,
             "status": status,
-            "step_details": self._details(spec, terminal),
-            "last_error": {"code": "server_error", "message": "The simulated step failed."}
-            if status == "failed"
-            else None,
-            "expired_at": None,
-            "cancelled_at": None,
-            "failed_at": None,
-            "completed_at": None,
+            "step_details": _details(spec, done, content),
+            "last_error": _ERROR if status == "failed" else None,
+            **dict.fromkeys(("expired_at", "cancelled_at", "failed_at", "completed_at")),
             "metadata": {},
-            "usage": {
-                "prompt_tokens": spec.usage[0],
-                "completion_tokens": spec.usage[1],
-                "total_tokens": sum(spec.usage),
-            }
-            if terminal
-            else None,
+            "usage": _usage(*spec.usage) if done else None,
         }
-        if status in _AT_FIELD:
-            obj[_AT_FIELD[status]] = self._ts(since)
+        if status in _STEP_AT:
+            obj[_STEP_AT[status]] = self._unix(since)
         return obj
 
-    def _details(self, spec: StepSpec, terminal: bool) -> dict[str, Any]:
-        if spec.type == "message_creation":
-            return {
-                "type": "message_creation",
-                "message_creation": {"message_id": f"msg_{spec.id}"},
-            }
-        calls: list[dict[str, Any]] = []
-        for i, tool in enumerate(spec.tools):
-            call_id = f"call_{spec.id}_{i}"
-            if tool == "code_interpreter":
-                calls.append(
-                    {
-                        "id": call_id,
-                        "type": "code_interpreter",
-                        "code_interpreter": {
-                            "input": "print(6 * 7)",
-                            "outputs": [{"type": "logs", "logs": "42"}] if terminal else [],
-                        },
-                    }
-                )
-            elif tool == "file_search":
-                calls.append({"id": call_id, "type": "file_search", "file_search": {}})
-            else:
-                calls.append(
-                    {
-                        "id": call_id,
-                        "type": "function",
-                        "function": {
-                            "name": "get_weather",
-                            "arguments": '{"city": "Paris"}',
-                            "output": '{"temp": 21}' if terminal else None,
-                        },
-                    }
-                )
-        return {"type": "tool_calls", "tool_calls": calls}
-
-    def thread_runs_at(self, thread_id: str, t: float) -> list[dict[str, Any]] | None:
-        runs = self.thread_runs.get(thread_id)
-        if runs is None:
-            return None
-        out = []
-        for run in runs:
-            obj = self.run_object(run, t)
-            if obj is not None:
-                out.append(obj)
-        return out
-
     def transitions_until(self, t: float) -> list[dict[str, Any]]:
-        """Every status change at or before t, in time order (runs before their steps)."""
-        out: list[tuple[float, int, dict[str, Any]]] = []
-        for run in self.runs.values():
-            spec = run.spec
-            for status, at in spec.timeline:
-                if at <= t:
-                    out.append(
-                        (
-                            at,
-                            0,
-                            {
-                                "kind": "thread.run",
-                                "id": spec.id,
-                                "thread_id": run.thread_id,
-                                "run_id": spec.id,
-                                "status": status,
-                                "at": at,
-                                "at_unix": self.epoch_exact + at,
-                            },
-                        )
-                    )
-            for step in spec.steps:
-                for status, at in step.timeline:
-                    if at <= t:
-                        out.append(
-                            (
-                                at,
-                                1,
-                                {
-                                    "kind": "thread.run.step",
-                                    "id": step.id,
-                                    "thread_id": run.thread_id,
-                                    "run_id": spec.id,
-                                    "status": status,
-                                    "at": at,
-                                    "at_unix": self.epoch_exact + at,
-                                },
-                            )
-                        )
-        out.sort(key=lambda x: (x[0], x[1]))
-        return [x[2] for x in out]
+        """Every status change at or before t, in time order (a run before its steps).
+
+        Each: kind (thread.run | thread.run.step), id, thread_id, run_id, status, `at`
+        (clock seconds) and `at_unix` (float). A repeated status is no change."""
+        if self._transitions is None:
+            self._transitions = _all_transitions(self._runs.values(), self.epoch)
+        times, items = self._transitions
+        return [dict(x) for x in items[: bisect.bisect_right(times, t)]]
+
+
+def _all_transitions(runs: Iterable[_Run], epoch: float) -> tuple[list[float], list[Any]]:
+    out: list[tuple[float, bool, dict[str, Any]]] = []
+    for run in runs:
+        thread_id, run_id = run.thread_id, run.spec.id
+        objects = [("thread.run", run_id, run.spec.timeline)]
+        objects += [("thread.run.step", s.id, s.timeline) for s in run.spec.steps]
+        for kind, obj_id, timeline in objects:
+            previous = None
+            for status, at in timeline:
+                if status != previous:
+                    item: dict[str, Any] = {"kind": kind, "id": obj_id, "thread_id": thread_id}
+                    item |= {"run_id": run_id, "status": status, "at": at, "at_unix": epoch + at}
+                    out.append((at, kind != "thread.run", item))
+                previous = status
+    out.sort(key=lambda x: x[:2])
+    return [x[0] for x in out], [x[2] for x in out]
+
+
+def _details(spec: StepSpec, done: bool, content: bool) -> dict[str, Any]:
+    """RunStepDetailsMessageCreationObject or RunStepDetailsToolCallsObject."""
+    if spec.type != "tool_calls":
+        return {"type": "message_creation", "message_creation": {"message_id": f"msg_{spec.id}"}}
+    calls: list[dict[str, Any]] = []
+    for n, tool in enumerate(spec.tools):
+        call: dict[str, Any] = {"id": f"call_{spec.id}_{n}", "type": tool}
+        if tool == "code_interpreter":
+            outputs = [{"type": "logs", "logs": "42\n"}] if done else []
+            call[tool] = {"input": "print(6 * 7)", "outputs": outputs}
+        elif tool == "file_search":
+            result: dict[str, Any] = {"file_id": "file-sim0001", "file_name": "handbook.md"}
+            result["score"] = 0.82
+            if content:
+                result["content"] = [{"type": "text", "text": "Refunds take 5 working days."}]
+            ranking = {"ranker": "default_2024_08_21", "score_threshold": 0.0}
+            call[tool] = {"ranking_options": ranking, "results": [result]} if done else {}
+        else:
+            output = '{"temperature": 21, "unit": "celsius"}' if done else None
+            call[tool] = {**_CALL, "output": output}
+        calls.append(call)
+    return {"type": "tool_calls", "tool_calls": calls}
