@@ -191,3 +191,29 @@ def test_watch_with_malformed_id_exits_78_before_any_request():
 def test_version_and_help():
     assert run_cli("--version").stdout.startswith("runstep-watcher ")
     assert "watch" in run_cli("--help").stdout
+
+
+def test_webhook_secret_and_http_token_sources(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "webhook-secret").write_text(GOOD_WHSEC)
+    (creds / "http-token").write_text("token-from-credential")
+    cfg = write(tmp_path, '[webhook]\nurl = "https://h.example/x"\n[http]\n')
+    env = {"OPENAI_API_KEY": KEY, "CREDENTIALS_DIRECTORY": str(creds)}
+    s = load_settings(cfg, env)
+    assert s.webhook is not None and s.webhook.secret[0].get_secret_value() == GOOD_WHSEC
+    assert s.http is not None and s.http.token is not None
+    assert s.http.token.get_secret_value() == "token-from-credential"
+    other = "whsec_" + "b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldC0xMjM0NTY="
+    s = load_settings(
+        cfg,
+        {
+            **env,
+            "RUNSTEP_WATCHER_WEBHOOK_SECRET": other,
+            "RUNSTEP_WATCHER_HTTP_TOKEN": "token-from-env",
+        },
+    )
+    assert s.webhook is not None and s.webhook.secret[0].get_secret_value() == other
+    assert s.http is not None and s.http.token is not None
+    assert s.http.token.get_secret_value() == "token-from-env"
+    assert "token-from-env" not in str(s.masked())

@@ -290,52 +290,36 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-CREDENTIAL_WEBHOOK_SECRET = "webhook-secret"  # noqa: S105 (a file name)
+def _overlay_secret(
+    raw: dict[str, Any],
+    env: Mapping[str, str],
+    *,
+    section: str,
+    key: str,
+    env_name: str,
+    credential: str,
+) -> None:
+    """A section's secret: $ENV > `key` / `key_file` in the file > the systemd credential.
 
-
-def _overlay_webhook(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Webhook secrets: $RUNSTEP_WATCHER_WEBHOOK_SECRET > secret / secret_file > credential."""
-    if "webhook" not in raw:
+    Only for a section present in the file; a configured `<key>_file` must be readable.
+    """
+    if section not in raw:
         return
-    hook = _section(raw, "webhook")
+    table = _section(raw, section)
+    file_key = f"{key}_file"
     from_file = (
-        _read_secret(Path(str(hook["secret_file"])), "webhook.secret_file")
-        if hook.get("secret_file")
+        _read_secret(Path(str(table[file_key])), f"{section}.{file_key}")
+        if table.get(file_key)
         else None
     )
-    if env.get("RUNSTEP_WATCHER_WEBHOOK_SECRET"):
-        hook["secret"] = env["RUNSTEP_WATCHER_WEBHOOK_SECRET"]
-    elif from_file and not hook.get("secret"):
-        hook["secret"] = from_file
-    elif not hook.get("secret") and env.get("CREDENTIALS_DIRECTORY"):
-        cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_WEBHOOK_SECRET
+    if env.get(env_name):
+        table[key] = env[env_name]
+    elif from_file and not table.get(key):
+        table[key] = from_file
+    elif not table.get(key) and env.get("CREDENTIALS_DIRECTORY"):
+        cred = Path(env["CREDENTIALS_DIRECTORY"]) / credential
         if cred.exists():
-            hook["secret"] = _read_secret(
-                cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_WEBHOOK_SECRET}"
-            )
-
-
-CREDENTIAL_HTTP_TOKEN = "http-token"  # noqa: S105 (a file name)
-
-
-def _overlay_http(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    """Control API token: $RUNSTEP_WATCHER_HTTP_TOKEN > token / token_file > credential."""
-    if "http" not in raw:
-        return
-    http = _section(raw, "http")
-    from_file = (
-        _read_secret(Path(str(http["token_file"])), "http.token_file")
-        if http.get("token_file")
-        else None
-    )
-    if env.get("RUNSTEP_WATCHER_HTTP_TOKEN"):
-        http["token"] = env["RUNSTEP_WATCHER_HTTP_TOKEN"]
-    elif from_file and not http.get("token"):
-        http["token"] = from_file
-    elif not http.get("token") and env.get("CREDENTIALS_DIRECTORY"):
-        cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_HTTP_TOKEN
-        if cred.exists():
-            http["token"] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_HTTP_TOKEN}")
+            table[key] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{credential}")
 
 
 def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
@@ -366,8 +350,22 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
         cred = Path(env["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_API_KEY
         if cred.exists():
             api["api_key"] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_API_KEY}")
-    _overlay_webhook(raw, env)
-    _overlay_http(raw, env)
+    _overlay_secret(
+        raw,
+        env,
+        section="webhook",
+        key="secret",
+        env_name="RUNSTEP_WATCHER_WEBHOOK_SECRET",
+        credential="webhook-secret",
+    )
+    _overlay_secret(
+        raw,
+        env,
+        section="http",
+        key="token",
+        env_name="RUNSTEP_WATCHER_HTTP_TOKEN",
+        credential="http-token",
+    )
     state = _section(raw, "state")
     if "path" not in state and env.get("STATE_DIRECTORY"):
         # systemd may pass several colon-separated directories: the first is ours
