@@ -25,9 +25,9 @@ from watcher.metrics import Metrics
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
-from watcher.transitions import ObjectState, detect
+from watcher.transitions import ObjectState, Observed, detect
 
-__all__ = ["NO_API_MESSAGE", "RunOutcome", "Watcher"]
+__all__ = ["NO_API_MESSAGE", "Observer", "RunOutcome", "Watcher"]
 
 log = structlog.get_logger("watcher.app")
 
@@ -40,7 +40,8 @@ NO_API_MESSAGE = (
     "point [api] base_url (or OPENAI_BASE_URL) at an Assistants-compatible server"
 )
 
-EventListener = Callable[[Sequence[Event]], None]
+#: Sees every object of every poll, changed or not (the live view's latest state).
+Observer = Callable[[Sequence[Observed]], None]
 
 
 class OutboxSink(Protocol):
@@ -97,7 +98,7 @@ class Watcher:
         store: Store,
         clock: Clock,
         sinks: Sequence[LineSink] = (),
-        listeners: Sequence[EventListener] = (),
+        observers: Sequence[Observer] = (),
         outboxes: Sequence[OutboxSink] = (),
         exit_when_done: bool = False,
         stop_on_error: bool = False,
@@ -109,7 +110,7 @@ class Watcher:
         self.store = store
         self.clock = clock
         self.sinks = list(sinks)
-        self.listeners = list(listeners)
+        self.observers = list(observers)
         self.outboxes = list(outboxes)
         self.stop_on_error = stop_on_error
         self.scheduler = Scheduler(
@@ -295,8 +296,6 @@ class Watcher:
     # -- one round ------------------------------------------------------------------------
 
     def _emit(self, events: Sequence[Event], bodies: Sequence[str], seqs: Sequence[int]) -> None:
-        for listener in self.listeners:
-            listener(events)
         if not events:
             return
         for outbox in self.outboxes:
@@ -397,6 +396,8 @@ class Watcher:
                 if st is not None and assistants.is_terminal(assistants.STEP, st.status):
                     state.known.pop(oid, None)
         self._emit(found.events, bodies, seqs)
+        for observer in self.observers:
+            observer(obs.objects)
         changed = bool(found.events)
         if changed:
             state.last_change = now

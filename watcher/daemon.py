@@ -18,7 +18,7 @@ import anyio
 import httpx
 import structlog
 
-from watcher.app import EventListener, Watcher
+from watcher.app import Observer, Watcher
 from watcher.client import ApiClient
 from watcher.clock import AnyioClock
 from watcher.config import ConfigError, Settings
@@ -148,7 +148,7 @@ async def serve(
         store = Store(settings.state.path)
         stack.callback(store.close)
         sinks: list[LineSink] = []
-        listeners: list[EventListener] = []
+        observers: list[Observer] = []
         if json_out and settings.stdout.enabled:
             sinks.append(JsonLinesSink(stdout))
         elif not json_out:
@@ -157,7 +157,7 @@ async def serve(
             from watcher.live import LiveView
 
             view = stack.enter_context(LiveView(Console(file=stdout)))
-            listeners.append(view.on_events)
+            observers.append(view.on_observed)
         webhook = None
         if settings.webhook is not None and not exit_when_done:
             from watcher.webhook import WebhookSink
@@ -178,7 +178,7 @@ async def serve(
             store=store,
             clock=clock,
             sinks=sinks,
-            listeners=listeners,
+            observers=observers,
             outboxes=[webhook] if webhook else [],
             exit_when_done=exit_when_done,
             stop_on_error=stop_on_error,

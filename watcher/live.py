@@ -1,4 +1,4 @@
-"""The live terminal view of `watch` and `demo` (rich), fed by the same events as stdout."""
+"""The live terminal view of `watch` and `demo` (rich), fed by every poll's objects."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from watcher.events import Event
+from watcher.transitions import Observed
 
 __all__ = ["LiveView"]
 
@@ -87,14 +87,15 @@ class LiveView:
         self._live.update(self.render(), refresh=True)
         self._live.__exit__(None, None, None)
 
-    def on_events(self, events: Sequence[Event]) -> None:
-        for ev in events:
-            if ev.data.get("object") == "thread.run":
-                self.runs.setdefault(ev.run_id, _Run(ev.data)).data = ev.data
+    def on_observed(self, objects: Sequence[Observed]) -> None:
+        """The latest of each object, from every poll: a status seen before still shows."""
+        for obj in objects:
+            if obj.kind == "thread.run":
+                self.runs.setdefault(obj.run_id, _Run(obj.data)).data = obj.data
             else:
-                run = self.runs.setdefault(ev.run_id, _Run({"id": ev.run_id}))
-                run.steps[str(ev.data.get("id"))] = ev.data
-        if events:
+                run = self.runs.setdefault(obj.run_id, _Run({"id": obj.run_id}))
+                run.steps[obj.object_id] = obj.data
+        if objects:
             self._live.update(self.render(), refresh=True)
 
     def render(self) -> RenderableType:
