@@ -217,3 +217,14 @@ def test_webhook_secret_and_http_token_sources(tmp_path):
     assert s.http is not None and s.http.token is not None
     assert s.http.token.get_secret_value() == "token-from-env"
     assert "token-from-env" not in str(s.masked())
+
+
+def test_http2_needs_its_extra(tmp_path):
+    import importlib.util
+
+    cfg = write(tmp_path, "[api]\nhttp2 = true\n")
+    if importlib.util.find_spec("h2") is None:
+        with pytest.raises(ConfigError, match=r"api\.http2: needs the h2 package"):
+            load_settings(cfg, {"OPENAI_API_KEY": KEY})
+    else:
+        assert load_settings(cfg, {"OPENAI_API_KEY": KEY}).api.http2 is True

@@ -158,6 +158,7 @@ class ApiClient:
             timeout=api.timeout,
             transport=transport,
             follow_redirects=False,
+            http2=api.http2,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
 import ipaddress
 import os
 import re
@@ -86,6 +87,14 @@ class ApiSettings(_Section):
     timeout: float = Field(30.0, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
+    http2: bool = False
+
+    @field_validator("http2")
+    @classmethod
+    def _h2(cls, value: bool) -> bool:
+        if value and importlib.util.find_spec("h2") is None:
+            raise ValueError("needs the h2 package: pip install 'runstep-watcher[http2]'")
+        return value
 
     @field_validator("base_url")
     @classmethod
