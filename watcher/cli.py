@@ -17,10 +17,9 @@ from typing import Any
 
 import anyio
 import structlog
-from pydantic import ValidationError
 
 from watcher import __version__, logs
-from watcher.config import ConfigError, Settings, WatchSpec, load_settings
+from watcher.config import ConfigError, Settings, load_settings, with_watches
 from watcher.daemon import Notify, serve
 from watcher.ids import is_valid_id
 from watcher.simulator.scenario import ScenarioError
@@ -105,16 +104,6 @@ def _settings(args: argparse.Namespace, **flags: Any) -> Settings:
         **flags,
     }
     return load_settings(getattr(args, "config", None), os.environ, flags)
-
-
-def with_watches(settings: Settings, specs: Sequence[dict[str, str]]) -> Settings:
-    try:
-        watches = tuple(WatchSpec.model_validate(s) for s in specs)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{field}: {str(err['msg']).removeprefix('Value error, ')}") from None
-    return settings.model_copy(update={"watch": watches})
 
 
 def _secrets(settings: Settings) -> list[str | None]:

@@ -13,7 +13,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ __all__ = [
     "WatchSpec",
     "is_loopback_url",
     "load_settings",
+    "with_watches",
 ]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -435,3 +436,12 @@ def load_settings(
         return Settings.model_validate(raw, context={"require_key": require_key})
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+
+
+def with_watches(settings: Settings, specs: Sequence[Mapping[str, str]]) -> Settings:
+    """The settings with these watches instead (`watch` and `demo` build theirs this way)."""
+    try:
+        watches = tuple(WatchSpec.model_validate(dict(s)) for s in specs)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    return settings.model_copy(update={"watch": watches})

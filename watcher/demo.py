@@ -8,7 +8,7 @@ import sys
 import anyio
 import structlog
 
-from watcher.config import load_settings
+from watcher.config import load_settings, with_watches
 
 __all__ = ["run_demo", "run_simulator"]
 
@@ -47,7 +47,6 @@ async def run_simulator(args: argparse.Namespace) -> None:
 
 async def run_demo(json_out: bool, log_level: str | None) -> int:
     """The simulator's default scenario, watched to its end; exit 0 when all runs ended."""
-    from watcher.cli import with_watches
     from watcher.daemon import serve as serve_watcher
     from watcher.simulator.app import RealClock, create_app
     from watcher.simulator.scenario import default_scenario
