@@ -314,7 +314,7 @@ class Watcher:
                 sink.write([p.body for p in pending])
                 self.store.mark_delivered(sink.name, [p.seq for p in pending])
 
-    def _api_error(self, exc: ApiError, **where: str) -> None:
+    def _api_error(self, exc: ApiError) -> None:
         if isinstance(exc, NotFoundError) and exc.api_missing and not self._api_missing_said:
             self._api_missing_said = True
             log.error(NO_API_MESSAGE.format(base_url=self.settings.api.base_url))

@@ -91,7 +91,6 @@ class Observation:
     cursor: str | None
     done: bool
     poll_after: float | None
-    malformed: int = 0
 
 
 async def observe_run(
@@ -150,7 +149,6 @@ async def observe_run(
         cursor=new_cursor,
         done=run_done and all_terminal,
         poll_after=response.poll_after,
-        malformed=malformed,
     )
 
 

@@ -136,7 +136,6 @@ class ApiClient:
         self.gate = gate
         self.observer = observer
         self.successes = 0
-        self.not_found = 0
         self._secret = api.api_key.get_secret_value() if api.api_key else None
         headers = {
             "OpenAI-Beta": "assistants=v2",
@@ -191,9 +190,6 @@ class ApiClient:
             body = classify(response, api_missing=self.successes == 0)
         except RateLimitedError as exc:
             self.gate.pause(exc.retry_after if exc.retry_after is not None else 1.0)
-            raise
-        except NotFoundError:
-            self.not_found += 1
             raise
         self.successes += 1
         poll_after = response.headers.get("openai-poll-after-ms")

@@ -43,7 +43,6 @@ class Scheduler:
         self._wake = anyio.Event()
         self._running = 0
         self._stopping = False
-        self.rounds = 0  # completed job runs
         self.progress = 0  # dispatcher loop turns: moves at least every TICK while alive
         self.last_progress = clock.now()
         self.lag = 0.0  # how late the last job started against its due time
@@ -85,7 +84,6 @@ class Scheduler:
             except Exception:
                 log.exception("bug: a poll crashed; it will be retried", key=str(key))
                 delay = entry.fallback
-            self.rounds += 1
             if self._entries.get(key) is entry:
                 if delay is None:
                     del self._entries[key]

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 
 import anyio
+import anyio.abc
 import httpx
 import structlog
 
@@ -85,6 +86,8 @@ class WebhookSink:
             timeout=settings.timeout, follow_redirects=False, transport=transport, verify=True
         )
         self._wake = anyio.Event()
+        self._slots = anyio.CapacityLimiter(settings.max_concurrency)
+        self._in_flight: set[tuple[str, str]] = set()
         self._last_depth: dict[str, int] | None = None
         self._last_depth_log = float("-inf")
         self.delivered = 0
@@ -171,15 +174,37 @@ class WebhookSink:
         if self.metrics is not None:
             self.metrics.webhook_deliveries.labels(result=result).inc()
 
+    def _start_due(self, tg: anyio.abc.TaskGroup) -> int:
+        """Start the due head event of each run not in flight, while slots are free."""
+        free = int(self._slots.available_tokens)
+        if not free:
+            return 0
+        started = 0
+        heads = self.store.due_heads(SINK, self.clock.wall(), limit=free + len(self._in_flight))
+        for item in heads:
+            key = (item.thread_id, item.run_id)
+            if key in self._in_flight or started >= free:
+                continue
+            self._in_flight.add(key)
+            self._slots.acquire_on_behalf_of_nowait(item)
+            tg.start_soon(self._attempt_in_slot, item, key, name=f"webhook {item.event_id}")
+            started += 1
+        return started
+
+    async def _attempt_in_slot(self, item: OutboxItem, key: tuple[str, str]) -> None:
+        try:
+            await self._attempt(item)
+        finally:
+            self._in_flight.discard(key)
+            self._slots.release_on_behalf_of(item)
+            self._wake.set()
+
     async def deliver_once(self) -> int:
-        """One round: attempt the due head event of each run; return how many were tried."""
-        heads = self.store.due_heads(SINK, self.clock.wall(), limit=self.settings.max_concurrency)
-        if heads:
-            async with anyio.create_task_group() as tg:
-                for item in heads:
-                    tg.start_soon(self._attempt, item)
+        """One round (a test knob): attempt each run's due head event, wait for them all."""
+        async with anyio.create_task_group() as tg:
+            started = self._start_due(tg)
         self._log_depth()
-        return len(heads)
+        return started
 
     def _log_depth(self) -> None:
         """Log the queue depth when it changes, at most every DEPTH_LOG_EVERY seconds."""
@@ -196,33 +221,9 @@ class WebhookSink:
 
         A slow or failing delivery holds back its own run only: the others go on around it.
         """
-        limiter = anyio.CapacityLimiter(self.settings.max_concurrency)
-        in_flight: set[tuple[str, str]] = set()
-
-        async def attempt(item: OutboxItem, key: tuple[str, str]) -> None:
-            try:
-                await self._attempt(item)
-            finally:
-                in_flight.discard(key)
-                limiter.release_on_behalf_of(item)
-                self._wake.set()
-
         async with anyio.create_task_group() as tg:
             while True:
-                free = int(limiter.available_tokens)
-                started = 0
-                if free:
-                    heads = self.store.due_heads(
-                        SINK, self.clock.wall(), limit=free + len(in_flight)
-                    )
-                    for item in heads:
-                        key = (item.thread_id, item.run_id)
-                        if key in in_flight or started >= free:
-                            continue
-                        in_flight.add(key)
-                        limiter.acquire_on_behalf_of_nowait(item)
-                        tg.start_soon(attempt, item, key, name=f"webhook {item.event_id}")
-                        started += 1
+                started = self._start_due(tg)
                 self._log_depth()
                 if started:
                     continue
