@@ -152,11 +152,11 @@ class ApiClient:
                 headers["Authorization"] = f"Bearer {self._secret}"
             else:
                 headers[api.api_key_header] = self._secret
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=api.timeout,
-            transport=transport,
-            follow_redirects=False,
+        self._headers = httpx.Headers(headers)
+        self._timeout = httpx.Timeout(api.timeout).as_dict()
+        # Requests go straight to the transport: this client needs no cookies, redirects,
+        # auth flows or event hooks, and skipping them is a fifth of the CPU per request.
+        self._transport = transport or httpx.AsyncHTTPTransport(
             http2=api.http2,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -174,9 +174,16 @@ class ApiClient:
     async def _send_once(self, url: str, params: QueryItems) -> ApiResponse:
         await self.gate.wait()
         started = self.clock.now()
+        request = httpx.Request(
+            "GET", url, params=params, headers=self._headers, extensions={"timeout": self._timeout}
+        )
         try:
-            response = await self._http.get(url, params=params)
-            await response.aread()
+            response = await self._transport.handle_async_request(request)
+            response.request = request
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             self._observe(None, started)
             raise TransientError(
@@ -218,4 +225,4 @@ class ApiClient:
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
