@@ -1,7 +1,9 @@
 """The naive way, as the SDK's docs show it: one task per run, list every step each interval.
 
-Usage: python bench/naive_sdk.py BASE_URL RUNS_JSON INTERVAL SECONDS
+Usage: python bench/naive_sdk.py BASE_URL RUNS_JSON INTERVAL SECONDS [LIMIT]
 Prints one line per observed transition: {"t": unix time, "id": object id, "status": ...}.
+As in the docs' example, the steps are listed with the default page size (20) unless LIMIT
+is given; the SDK's paginator fetches every page.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ TERMINAL = {"cancelled", "failed", "completed", "incomplete", "expired"}
 
 
 async def watch(
-    client: AsyncOpenAI, thread_id: str, run_id: str, interval: float, seen: dict[str, str], out
+    client: AsyncOpenAI,
+    thread_id: str,
+    run_id: str,
+    interval: float,
+    seen: dict[str, str],
+    out,
+    page: dict[str, int],
 ) -> None:
     while True:
         run = await client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
         steps = []
-        async for step in client.beta.threads.runs.steps.list(
-            run_id, thread_id=thread_id, order="asc", limit=100
-        ):
+        async for step in client.beta.threads.runs.steps.list(run_id, thread_id=thread_id, **page):
             steps.append(step)
         for obj in [run, *steps]:
             if seen.get(obj.id) != obj.status:
@@ -43,9 +49,12 @@ async def main() -> None:
     base_url, runs_json = sys.argv[1], sys.argv[2]
     interval, seconds = float(sys.argv[3]), float(sys.argv[4])
     runs = json.loads(runs_json)
+    page = {"limit": int(sys.argv[5])} if len(sys.argv) > 5 else {}
     client = AsyncOpenAI(api_key="sk-bench", base_url=base_url, max_retries=5)
     seen: dict[str, str] = {}
-    tasks = [asyncio.create_task(watch(client, t, r, interval, seen, sys.stdout)) for t, r in runs]
+    tasks = [
+        asyncio.create_task(watch(client, t, r, interval, seen, sys.stdout, page)) for t, r in runs
+    ]
     await asyncio.wait(tasks, timeout=seconds)
     for task in tasks:
         task.cancel()

@@ -72,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--scenario", type=Path, help="JSON scenario file (default: built-in)")
     sim.add_argument("--generate", type=int, metavar="RUNS", help="generate RUNS random runs")
     sim.add_argument("--seed", type=int, default=1, help="seed for --generate")
-    sim.add_argument("--long-runs", type=int, default=0, help="with --generate: runs of 320 steps")
+    sim.add_argument("--long-runs", type=int, default=0, help="with --generate: long runs")
+    sim.add_argument("--long-run-steps", type=int, default=320, help="steps of each long run")
+    sim.add_argument(
+        "--long-run-done", type=int, default=0, help="steps of a long run completed at start"
+    )
     sim.add_argument("--duration", type=float, default=30.0, help="with --generate: seconds")
     sim.add_argument("--api-key", help="require this (fake) key")
 

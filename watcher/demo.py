@@ -25,7 +25,12 @@ async def run_simulator(args: argparse.Namespace) -> None:
 
     if args.generate:
         scenario = generate_scenario(
-            runs=args.generate, seed=args.seed, long_runs=args.long_runs, duration=args.duration
+            runs=args.generate,
+            seed=args.seed,
+            long_runs=args.long_runs,
+            long_run_steps=args.long_run_steps,
+            long_run_done=args.long_run_done,
+            duration=args.duration,
         )
     elif args.scenario:
         scenario = load_scenario(args.scenario)

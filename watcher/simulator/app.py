@@ -120,6 +120,7 @@ class _Sim:
         self.by_status: dict[str, int] = {}
         self.by_run: dict[str, int] = {}  # API requests about each run (GET run, steps)
         self.last_poll: dict[str, float] = {}  # real time of each run's last GET
+        self.thread_of: dict[str, str] = {}
         self.max_gap: dict[str, float] = {}  # longest real time between GETs of a live run
 
     def _counted(self, response: Response) -> Response:
@@ -184,6 +185,7 @@ class _Sim:
         if last is not None and run["status"] not in RUN_TERMINAL:
             self.max_gap[run_id] = max(self.max_gap.get(run_id, 0.0), now - last)
         self.last_poll[run_id] = now
+        self.thread_of[run_id] = thread_id
         poll = self.world.poll_after_ms(thread_id, run_id)
         return JSONResponse(run, headers=None if poll is None else {POLL_AFTER: str(poll)})
 
@@ -231,6 +233,17 @@ class _Sim:
             return JSONResponse({"error": str(exc)}, status_code=422)
         return Response(status_code=204)
 
+    def open_poll_gap(self) -> float:
+        """The longest time since the last GET of a run that has not ended: a starved run."""
+        now, t = time.monotonic(), self.clock.now()
+        gaps = [
+            now - last
+            for run_id, last in self.last_poll.items()
+            if (run := self.world.run(self.thread_of[run_id], run_id, t)) is not None
+            and run["status"] not in RUN_TERMINAL
+        ]
+        return max(gaps, default=0.0)
+
     async def stats(self, request: Request) -> Response:
         return JSONResponse(
             {
@@ -240,6 +253,7 @@ class _Sim:
                 "faults_injected": self.faults.injected,
                 "faults_pending": self.faults.pending(),
                 "max_poll_gap": max(self.max_gap.values(), default=0.0),
+                "open_poll_gap": self.open_poll_gap(),
                 "polled_runs": len(self.last_poll),
                 "by_run": self.by_run,
             }
