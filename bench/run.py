@@ -190,9 +190,8 @@ def contender_cmd(
 
 
 def run_one(
-    name: str, size: int, args: argparse.Namespace, workdir: Path, workload: float
+    name: str, size: int, args: argparse.Namespace, workdir: Path, workload: float, duration: float
 ) -> Result:
-    duration = args.duration
     interval = per_size(args.interval, size)
     sim, url = start_sim(args, size, workload)
     control = url.removesuffix("/v1") + "/_sim"
@@ -404,6 +403,12 @@ def main() -> None:
         "--waiting", type=int, default=1000, help="also this many runs, most waiting (0: no)"
     )
     p.add_argument("--waiting-over", type=float, default=600.0, help="… started over this span")
+    p.add_argument(
+        "--waiting-for",
+        type=float,
+        default=120.0,
+        help="… watched this long: past the first max_interval, to the steady state",
+    )
     p.add_argument("--max-interval", type=float, default=30.0)
     p.add_argument("--rps", type=float, default=5000.0, help="runstep-watcher's request budget")
     p.add_argument("--concurrency", type=int, default=8, help="runstep-watcher's (its default)")
@@ -426,24 +431,29 @@ def main() -> None:
     workdir = HERE / ".work"
     workdir.mkdir(exist_ok=True)
     results: list[Result] = []
-    cases = [(int(s), per_size(args.workload, int(s))) for s in args.sizes.split(",")]
+    cases = [
+        (int(s), per_size(args.workload, int(s)), args.duration) for s in args.sizes.split(",")
+    ]
     if args.waiting:  # the same number of runs, most of them waiting: what adapting saves
-        cases.append((args.waiting, args.waiting_over))
-    for size, span in cases:
+        cases.append((args.waiting, args.waiting_over, args.waiting_for))
+    for size, span, duration in cases:
         for name in args.contenders.split(","):
             if name != "runstep-watcher" and size > args.skip_sdk_above:
                 continue
             print(f"… {size} runs over {span:.0f} s: {name}", file=sys.stderr, flush=True)
-            result = run_one(name, size, args, workdir, span)
-            result.waiting = bool(args.waiting) and (size, span) == cases[-1]
+            result = run_one(name, size, args, workdir, span, duration)
+            result.waiting = bool(args.waiting) and (size, span, duration) == cases[-1]
             results.append(result)
     pin = "simulator and contender pinned to a core each" if pinned(0, args) else "not pinned"
-    workloads = ", ".join(f"{size:,} runs over {span:,.0f} s" for size, span in cases)
+    workloads = ", ".join(
+        f"{size:,} runs started and ended over {span:,.0f} s, watched for {secs:.0f} s"
+        for size, span, secs in cases
+    )
     command = " ".join(["python", "bench/run.py", *sys.argv[1:]])
     text = (
         f"# Benchmark results\n\nMeasured by `{command}` on {os.cpu_count()} cores ({pin}), "
-        f"seed {args.seed}. Each contender alone, for {args.duration:.0f} s (+{args.tail:.0f} s), "
-        f"against a fresh simulator serving the same seeded runs ({workloads}). "
+        f"seed {args.seed}. Each contender alone (+{args.tail:.0f} s after its window) against "
+        f"a fresh simulator serving the same seeded runs: {workloads}. "
         f"A run starts queued, works through 1–12 steps and ends; 1% of runs (at least 3) "
         f"are long: {args.long_run_steps} steps, {args.long_run_done} of them done when the "
         "watch begins. Transitions count changes made while the contender ran; latency, "
