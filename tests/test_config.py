@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import run_cli
-from watcher.config import ConfigError, load_settings
+from watcher.config import ConfigError
+from watcher.config_file import load_settings
 
 KEY = "sk-config-SECRET-abcdef123456"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import resource
 import signal
 import sqlite3
 import time
@@ -426,3 +427,35 @@ def test_demo_runs_to_its_end():
     types = {e["type"] for e in d.events}
     assert "thread.run.completed" in types and "thread.run.failed" in types
     assert "thread.run.step.completed" in types
+
+
+def test_state_file_that_fills_up_while_running_loses_nothing(sim, tmp_path):
+    """A write that fails for want of space (here: the process's file-size limit) is logged
+    and retried; nothing is printed until it is recorded, and nothing is lost after."""
+    steps = [step(f"step_{i:03d}", [["in_progress", 1], ["completed", 2]]) for i in range(150)]
+    run = {"id": "run_big", "timeline": [["queued", 0], ["in_progress", 1], ["completed", 3]]}
+    s = sim({"threads": [{"id": "thread_f", "runs": [{**run, "steps": steps}]}]})
+    d = Daemon("run", "--config", str(config(tmp_path, s.base_url, [("thread_f", "run_big")])))
+    try:
+        exp = Expected()
+        caught_up(d, s, exp)  # run_big queued: recorded and printed
+        files = [tmp_path / "state.db", tmp_path / "state.db-wal"]
+        room = max(f.stat().st_size for f in files) + 8192
+        resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+        printed = len(d.events)
+        s.advance(2.5)  # 150 steps and the run change at once: ~300 events, too big to fit
+        d.wait_for(
+            lambda: any("cannot write the state file" in line for line in d.stderr),
+            20,
+            "the failed write to be logged",
+        )
+        assert len(d.events) == printed  # nothing printed that was not recorded
+        free = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, free)
+        caught_up(d, s, exp)  # the next try records them, then prints them
+        s.advance(1)
+        caught_up(d, s, exp)
+        check_events(d.events, exp.pairs)  # every transition once, none lost
+        assert d.proc.poll() is None  # still running
+    finally:
+        d.kill()

@@ -19,7 +19,8 @@ import anyio
 import structlog
 
 from watcher import __version__, logs
-from watcher.config import ConfigError, Settings, load_settings, with_watches
+from watcher.config import ConfigError, Settings
+from watcher.config_file import load_settings, with_watches
 from watcher.daemon import Notify, serve
 from watcher.ids import is_valid_id
 from watcher.simulator.scenario import ScenarioError

@@ -8,7 +8,7 @@ import sys
 import anyio
 import structlog
 
-from watcher.config import load_settings, with_watches
+from watcher.config_file import load_settings, with_watches
 
 __all__ = ["run_demo", "run_simulator"]
 
