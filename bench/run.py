@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -44,7 +44,6 @@ class Result:
     polls: int = 0
     observed: int = 0
     latencies: list[float] = field(default_factory=list)
-    slowest: list[tuple[float, str, str, float]] = field(default_factory=list)
     long_run_requests: int = 0
     long_run_transitions: int = 0
     missed_terminal: int = 0
@@ -275,7 +274,6 @@ def run_one(
         # detection latency of changes made after a warm-up
         if changed_at[pair] > started_wall + WARMUP:
             res.latencies.append(max(0.0, arrived - changed_at[pair]))
-            res.slowest.append((arrived - changed_at[pair], *pair, changed_at[pair] - started_wall))
     # a terminal status that stood for max_interval + 1 s before the stop and never came out
     due = stopped_wall - args.max_interval - 1.0
     if name != "bare httpx loop":
@@ -361,30 +359,63 @@ def plot(results: list[Result], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for name in ("runstep-watcher", "openai SDK loop", "bare httpx loop"):
-        rs = sorted((r for r in results if r.name == name and not r.waiting), key=lambda r: r.runs)
-        if not rs:
-            continue
-        xs = [r.runs for r in rs]
-        if name != "bare httpx loop":
-            ax1.plot(xs, [r.pct(99) or 0 for r in rs], marker="o", label=f"{name} p99")
-            ax1.plot(
-                xs, [r.pct(50) or 0 for r in rs], marker=".", linestyle="--", label=f"{name} p50"
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {"runstep-watcher": "C0", "openai SDK loop": "C1", "bare httpx loop": "C2"}
+    for name, color in colors.items():
+        mine = [r for r in results if r.name == name]
+        active = sorted((r for r in mine if r.workload <= 60), key=lambda r: r.runs)
+        others = [r for r in mine if r.workload > 60]  # slow or waiting runs: another workload
+        for rs, style, label in ((active, "-", "active runs"), (others, ":", "slow runs")):
+            if not rs:
+                continue
+            xs = [r.runs for r in rs]
+            if name != "bare httpx loop":
+                ax1.plot(
+                    xs,
+                    [r.pct(99) or 0 for r in rs],
+                    marker="o",
+                    linestyle=style,
+                    color=color,
+                    label=f"{name}, p99, {label}",
+                )
+            ax2.plot(
+                xs,
+                [r.cpu_per_1000_polls for r in rs],
+                marker="o",
+                linestyle=style,
+                color=color,
+                label=f"{name}, {label}",
             )
-        ax2.plot(xs, [r.cpu for r in rs], marker="o", label=name)
+    for r in results:
+        if r.name == "runstep-watcher" and r.pct(99) is not None:
+            ax1.annotate(
+                f"interval {r.interval:g} s",
+                (r.runs, r.pct(99) or 0),
+                textcoords="offset points",
+                xytext=(4, -12),
+                fontsize=7,
+            )
     for ax, title, ylabel in (
-        (ax1, "Detection latency", "seconds"),
-        (ax2, "CPU for the whole run", "CPU seconds"),
+        (ax1, "Detection latency, p99", "seconds"),
+        (ax2, "CPU per 1,000 polls (one core)", "CPU seconds"),
     ):
         ax.set_xscale("log")
         ax.set_xlabel("watched runs")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def save(results: list[Result], path: Path) -> None:
+    rows = [asdict(r) | {"latencies": [round(x, 4) for x in r.latencies]} for r in results]
+    path.write_text(json.dumps(rows) + "\n")
+
+
+def load(path: Path) -> list[Result]:
+    return [Result(**r) for r in json.loads(path.read_text())]
 
 
 def main() -> None:
@@ -427,7 +458,13 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=HERE / "results.md")
     p.add_argument("--plot", type=Path, default=HERE / "results.png")
+    p.add_argument(
+        "--replot", action="store_true", help="only redraw the plot from the last results.json"
+    )
     args = p.parse_args()
+    if args.replot:
+        plot(load(args.out.with_suffix(".json")), args.plot)
+        return
     workdir = HERE / ".work"
     workdir.mkdir(exist_ok=True)
     results: list[Result] = []
@@ -464,6 +501,7 @@ def main() -> None:
         + "\n"
     )
     args.out.write_text(text)
+    save(results, args.out.with_suffix(".json"))
     plot(results, args.plot)
     print(text)
 
