@@ -290,8 +290,10 @@ def fmt(x: float | None, unit: str = "", digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}{unit}"
 
 
-def ratio(a: float | None, b: float | None) -> str:
-    return "–" if not a or not b else f"{a / b:.2f}×"
+def ratio(a: float | None, b: float | None, target: float | None = None) -> str:
+    if not a or not b:
+        return "–"
+    return f"{a / b:.2f}×" + ("" if target is None else f" {mark(a / b <= target)}")
 
 
 def table(results: list[Result]) -> str:
@@ -331,9 +333,11 @@ def ratios(results: list[Result], max_interval: float) -> str:
         bare = by.get((size, span, "bare httpx loop"))
         if w is None:
             continue
-        cpu_poll = ratio(w.cpu_per_1000_polls, bare.cpu_per_1000_polls if bare else None)
+        cpu_poll = ratio(w.cpu_per_1000_polls, bare.cpu_per_1000_polls if bare else None, 1.5)
         long_rpt = ratio(
-            w.long_requests_per_transition, sdk.long_requests_per_transition if sdk else None
+            w.long_requests_per_transition,
+            sdk.long_requests_per_transition if sdk else None,
+            0.5,
         )
         all_rpt = ratio(w.requests_per_transition, sdk.requests_per_transition if sdk else None)
         p99 = w.pct(99)
@@ -342,8 +346,9 @@ def ratios(results: list[Result], max_interval: float) -> str:
             latency += f" {mark(p99 <= w.interval + 0.25)}"
         starved = w.never_polled > 0 or w.max_poll_gap > max_interval + 1.0
         polled = f"{w.max_poll_gap:.1f} s {mark(not starved)}"
+        total = ratio(w.cpu, sdk.cpu if sdk else None, 0.25)
         out.append(
-            f"| {size:,} | {span:,.0f} s | {cpu_poll} | {ratio(w.cpu, sdk.cpu if sdk else None)} "
+            f"| {size:,} | {span:,.0f} s | {cpu_poll} | {total} "
             f"| {long_rpt} | {all_rpt} | {latency} | {polled} |"
         )
     return "\n".join(out)
@@ -409,6 +414,17 @@ def plot(results: list[Result], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def report(header: str, results: list[Result], args: argparse.Namespace) -> str:
+    return (
+        header
+        + "\n\n"
+        + table(results)
+        + "\n\n## Targets (ratios from the same run)\n\n"
+        + ratios(results, args.max_interval)
+        + "\n"
+    )
+
+
 def save(results: list[Result], path: Path) -> None:
     rows = [asdict(r) | {"latencies": [round(x, 4) for x in r.latencies]} for r in results]
     path.write_text(json.dumps(rows) + "\n")
@@ -462,8 +478,11 @@ def main() -> None:
         "--replot", action="store_true", help="only redraw the plot from the last results.json"
     )
     args = p.parse_args()
-    if args.replot:
-        plot(load(args.out.with_suffix(".json")), args.plot)
+    if args.replot:  # tables and plot again from the saved results, the header kept
+        results = load(args.out.with_suffix(".json"))
+        header = args.out.read_text().split("\n\n| runs")[0]
+        args.out.write_text(report(header, results, args))
+        plot(results, args.plot)
         return
     workdir = HERE / ".work"
     workdir.mkdir(exist_ok=True)
@@ -487,7 +506,7 @@ def main() -> None:
         for size, span, secs in cases
     )
     command = " ".join(["python", "bench/run.py", *sys.argv[1:]])
-    text = (
+    header = (
         f"# Benchmark results\n\nMeasured by `{command}` on {os.cpu_count()} cores ({pin}), "
         f"seed {args.seed}. Each contender alone (+{args.tail:.0f} s after its window) against "
         f"a fresh simulator serving the same seeded runs: {workloads}. "
@@ -495,11 +514,8 @@ def main() -> None:
         f"are long: {args.long_run_steps} steps, {args.long_run_done} of them done when the "
         "watch begins. Transitions count changes made while the contender ran; latency, "
         f"those after a {WARMUP:.0f} s warm-up.\n\n"
-        + table(results)
-        + "\n\n## Targets (ratios from the same run)\n\n"
-        + ratios(results, args.max_interval)
-        + "\n"
     )
+    text = report(header.rstrip("\n"), results, args)
     args.out.write_text(text)
     save(results, args.out.with_suffix(".json"))
     plot(results, args.plot)
