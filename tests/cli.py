@@ -18,6 +18,14 @@ CLEAN_ENV_DROP = (
     "RUNSTEP_WATCHER_WEBHOOK_SECRET",
     "NOTIFY_SOCKET",
     "WATCHDOG_USEC",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
 )
 
 

@@ -1,4 +1,4 @@
-"""Validate JSON against the schemas of OpenAI's own spec (the 3.1-nullable copy in shared/).
+"""Validate JSON against the schemas of OpenAI's own spec (3.1-nullable, copied from shared/).
 
 The whole spec document sits in a `referencing` Registry, so the spec's own
 `$ref: '#/components/schemas/...'` resolve inside it.
@@ -16,12 +16,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-SPEC = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "openapi"
-    / "assistants-runs.openapi.3.1-nullable.yaml"
-)
+SPEC_NAME = "assistants-runs.openapi.3.1-nullable.yaml"
+SPEC = Path(__file__).resolve().parent / "openapi" / SPEC_NAME  # a copy of shared/'s
+SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "openapi" / SPEC_NAME
 URI = "urn:openai-assistants-spec"
 
 

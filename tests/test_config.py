@@ -76,6 +76,37 @@ def test_env_org_project_state_directory_and_credentials(tmp_path):
     assert s.api.api_key is not None and s.api.api_key.get_secret_value() == KEY
 
 
+PROXY = "http://user:PROXY-PASSWORD@proxy.example:3128"
+
+
+@pytest.mark.parametrize(
+    ("env", "proxy"),
+    [
+        ({"HTTPS_PROXY": PROXY}, PROXY),
+        ({"https_proxy": PROXY, "HTTP_PROXY": "http://other:1"}, PROXY),
+        ({"ALL_PROXY": PROXY}, PROXY),
+        ({"HTTP_PROXY": PROXY}, None),  # the API is https: HTTP_PROXY is not for it
+        ({"HTTPS_PROXY": PROXY, "NO_PROXY": "localhost,.openai.com"}, None),
+        ({"HTTPS_PROXY": PROXY, "no_proxy": "api.openai.com:443"}, None),
+        ({"HTTPS_PROXY": PROXY, "NO_PROXY": "*"}, None),
+        ({"HTTPS_PROXY": PROXY, "NO_PROXY": "openai.co"}, PROXY),
+        ({}, None),
+    ],
+)
+def test_proxy_from_the_environment(env, proxy):
+    settings = load_settings(None, {"OPENAI_API_KEY": KEY, **env})
+    got = settings.api.proxy.get_secret_value() if settings.api.proxy else None
+    assert got == proxy
+
+
+def test_proxy_password_is_never_shown(tmp_path):
+    cfg = write(tmp_path, '[[watch]]\nthread_id = "thread_1"\n')
+    result = run_cli("check-config", "--config", str(cfg), OPENAI_API_KEY=KEY, HTTPS_PROXY=PROXY)
+    assert result.returncode == 0, result.stderr
+    assert '"proxy": "**********"' in result.stdout
+    assert "PROXY-PASSWORD" not in result.stdout + result.stderr
+
+
 def test_loopback_needs_no_key():
     assert load_settings(None, {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}).api.api_key is None
 
@@ -138,6 +169,8 @@ BAD += [
     ('[http]\nlisten = "nohostport"\n', "http.listen"),
     ('[http]\nlisten = "0.0.0.0:9464"\n', "http.token"),
     ('[http]\nlisten = "127.0.0.1:99999"\n', "http.listen"),
+    ('[api]\nproxy = "ftp://p.example:21"\n', "api.proxy"),
+    ('[api]\nproxy = "not a url"\n', "api.proxy"),
 ]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.proc import Daemon, event_pairs, expected_pairs
+from tests.proxy import Proxy
 
 KEY = "sk-e2e-SECRET-9f8e7d6c5b4a"
 TOOLS = {"type": "tool_calls", "tools": ["code_interpreter"]}
@@ -459,3 +460,19 @@ def test_state_file_that_fills_up_while_running_loses_nothing(sim, tmp_path):
         assert d.proc.poll() is None  # still running
     finally:
         d.kill()
+
+
+def test_requests_go_through_the_proxy_of_the_environment(sim, tmp_path):
+    proxy = Proxy()
+    try:
+        s = sim(SCENARIO)
+        cfg = config(tmp_path, s.base_url, ALL_RUNS)
+        d = Daemon("run", "--config", str(cfg), HTTP_PROXY=proxy.url)
+        try:
+            caught_up(d, s)
+            assert proxy.requests, "no request went through the proxy"
+            assert all(u.startswith(s.base_url + "/threads/") for u in proxy.requests)
+        finally:
+            d.kill()
+    finally:
+        proxy.close()

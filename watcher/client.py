@@ -155,9 +155,10 @@ class ApiClient:
         self._headers = httpx.Headers(headers)
         self._timeout = httpx.Timeout(api.timeout).as_dict()
         # Requests go straight to the transport: this client needs no cookies, redirects,
-        # auth flows or event hooks, and skipping them is a fifth of the CPU per request.
+        # auth flows or event hooks, and skipping them saves ~15% of the CPU of a poll.
         self._transport = transport or httpx.AsyncHTTPTransport(
             http2=api.http2,
+            proxy=api.proxy.get_secret_value() if api.proxy else None,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),

@@ -81,6 +81,19 @@ class ApiSettings(_Section):
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
     http2: bool = False
+    proxy: SecretStr | None = None  # may hold a password; from $HTTPS_PROXY & co. by default
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+            raise ValueError("must be an http://, https:// or socks5:// URL with a host")
+        if parts.scheme.startswith("socks") and importlib.util.find_spec("socksio") is None:
+            raise ValueError("a socks5 proxy needs the socksio package: pip install 'httpx[socks]'")
+        return value
 
     @field_validator("http2")
     @classmethod

@@ -12,10 +12,17 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from watcher.config import CREDENTIAL_API_KEY, ConfigError, Settings, WatchSpec
+from watcher.config import (
+    CREDENTIAL_API_KEY,
+    DEFAULT_BASE_URL,
+    ConfigError,
+    Settings,
+    WatchSpec,
+)
 
 __all__ = ["load_settings", "with_watches"]
 
@@ -81,6 +88,31 @@ def _overlay_secret(
             table[key] = _read_secret(cred, f"$CREDENTIALS_DIRECTORY/{credential}")
 
 
+def _env_proxy(base_url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy the environment gives for the API (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`,
+    either case), as curl, httpx and the SDKs read them."""
+    proxies = {
+        name.lower().removesuffix("_proxy"): value
+        for name, value in env.items()
+        if name.lower().endswith("_proxy") and value
+    }
+    parts = urlsplit(base_url)
+    if not proxies or _bypassed(parts.hostname or "", proxies.get("no", "")):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """`NO_PROXY`: `*`, or hosts and domains (`example.com` also covers its subdomains)."""
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry.count(":") == 1:  # host:port (an IPv6 address has more colons)
+            entry = entry.split(":")[0]
+        entry = entry.lstrip(".")
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return True
+    return False
+
+
 def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
     api = _section(raw, "api")
     if "api_key" in api:
@@ -91,6 +123,9 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
     # environment over file
     if env.get("OPENAI_BASE_URL"):
         api["base_url"] = env["OPENAI_BASE_URL"]
+    proxy = _env_proxy(str(api.get("base_url", DEFAULT_BASE_URL)), env)
+    if proxy:
+        api["proxy"] = proxy
     if env.get("OPENAI_ORG_ID"):
         api["organization"] = env["OPENAI_ORG_ID"]
     if env.get("OPENAI_PROJECT_ID"):
