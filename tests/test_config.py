@@ -107,6 +107,14 @@ def test_proxy_password_is_never_shown(tmp_path):
     assert "PROXY-PASSWORD" not in result.stdout + result.stderr
 
 
+def test_a_bad_proxy_url_is_named_but_its_password_never_shown(tmp_path):
+    cfg = write(tmp_path, '[api]\nproxy = "ftp://user:PROXY-PASSWORD@p.example:21"\n')
+    result = run_cli("check-config", "--config", str(cfg), OPENAI_API_KEY=KEY)
+    assert result.returncode == 78
+    assert "api.proxy" in result.stderr
+    assert "PROXY-PASSWORD" not in result.stdout + result.stderr
+
+
 def test_loopback_needs_no_key():
     assert load_settings(None, {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}).api.api_key is None
 

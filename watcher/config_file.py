@@ -193,7 +193,7 @@ def _describe(exc: ValidationError) -> str:
         return f"{field}: required"
     shown = err.get("input")
     if (
-        any(w in field for w in ("key", "secret", "token"))
+        any(w in field for w in ("key", "secret", "token", "proxy"))
         or isinstance(shown, dict | list)
         or shown is None
         or repr(shown) in msg
