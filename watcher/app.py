@@ -392,13 +392,12 @@ class Watcher:
                 return self.settings.poll.max_interval
         state.known.update(found.updates)
         if obs.cursor != state.cursor:
-            # steps behind the cursor are terminal and never listed again: forget them
-            behind = {o.object_id for o in obs.objects if o.object_id != state.run_id}
+            # steps up to the new cursor are terminal and never listed again: forget them.
+            # Steps after it are listed again (one may have finished ahead of a running
+            # one): they stay known, or they would be reported a second time.
             state.cursor = obs.cursor
-            for oid in behind:
-                st = state.known.get(oid)
-                if st is not None and assistants.is_terminal(assistants.STEP, st.status):
-                    state.known.pop(oid, None)
+            for oid in _up_to(obs.objects, obs.cursor, skip=state.run_id):
+                state.known.pop(oid, None)
         self._emit(found.events, bodies, seqs)
         for observer in self.observers:
             observer(obs.objects)
@@ -489,3 +488,9 @@ class Watcher:
         )
         await self.scheduler.run()
         await anyio.lowlevel.checkpoint()
+
+
+def _up_to(objects: Sequence[Observed], cursor: str | None, *, skip: str) -> list[str]:
+    """The ids of the steps listed up to and including `cursor` (none if it is absent)."""
+    ids = [o.object_id for o in objects if o.object_id != skip]
+    return ids[: ids.index(cursor) + 1] if cursor in ids else []
