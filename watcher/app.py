@@ -31,7 +31,8 @@ __all__ = ["NO_API_MESSAGE", "Observer", "RunOutcome", "Watcher"]
 
 log = structlog.get_logger("watcher.app")
 
-#: /livez fails when the dispatcher has not turned for this long (it turns every second).
+#: /livez fails when the dispatcher has not turned for this long (it turns every second,
+#: even while every poll waits on the API).
 LIVENESS_WINDOW = 30.0
 
 NO_API_MESSAGE = (
@@ -286,11 +287,27 @@ class Watcher:
         self._ready_callbacks.append(callback)
 
     def health(self) -> dict[str, object]:
+        """Alive: the dispatcher turns (it wakes every second, waiting on the API or not).
+
+        What the polls wait on is shown beside it, and never makes the daemon "not alive":
+        polls in flight, the oldest one's age, and what is left of a 429 pause.
+        """
         now = self.clock.now()
         return {
             "ready": self.ready,
             "alive": now - self.scheduler.last_progress < LIVENESS_WINDOW,
             "last_progress_seconds_ago": round(now - self.scheduler.last_progress, 3),
+            **self.waiting(),
+        }
+
+    def waiting(self) -> dict[str, float]:
+        """What the polls wait on now: how many, the oldest's age, a 429 pause's rest."""
+        now = self.clock.now()
+        oldest = self.scheduler.oldest_in_flight()
+        return {
+            "polls_in_flight": self.scheduler.in_flight,
+            "oldest_poll_in_flight_seconds": round(now - oldest, 3) if oldest is not None else 0.0,
+            "api_paused_for_seconds": round(max(0.0, self.client.gate.paused_until - now), 3),
         }
 
     # -- one round ------------------------------------------------------------------------

@@ -35,6 +35,10 @@ log = structlog.get_logger("watcher.daemon")
 
 Reloader = Callable[[], Settings]
 STATUS_EVERY = 10.0
+#: A bound on closing the HTTP clients at the end. With the scheduler's grace (2 s) and the
+#: HTTP endpoint's close (about 1 s), SIGTERM ends the process within 5 s whatever the API
+#: and the webhook receiver do.
+CLOSE_SECONDS = 1.0
 
 
 class Notify(Protocol):
@@ -215,10 +219,13 @@ async def serve(
                 notify.stopping()
                 tg.cancel_scope.cancel()
         finally:
-            with anyio.CancelScope(shield=True):
-                await client.aclose()
-                if webhook is not None:
-                    await webhook.aclose()
+            with anyio.move_on_after(CLOSE_SECONDS, shield=True) as closing:
+                async with anyio.create_task_group() as closers:
+                    closers.start_soon(client.aclose)
+                    if webhook is not None:
+                        closers.start_soon(webhook.aclose)
+            if closing.cancelled_caught:
+                log.warning("stopping: HTTP connections not closed in time; left to the OS")
     return watcher
 
 

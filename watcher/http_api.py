@@ -60,6 +60,10 @@ def create_http_app(
         metrics.watched_runs.set(len(watcher.runs))
         metrics.watched_threads.set(len(watcher.threads))
         metrics.poll_lag.set(watcher.scheduler.lag)
+        waiting = watcher.waiting()
+        metrics.polls_in_flight.set(waiting["polls_in_flight"])
+        metrics.oldest_poll_in_flight.set(waiting["oldest_poll_in_flight_seconds"])
+        metrics.api_paused.set(waiting["api_paused_for_seconds"])
         depth = webhook_depth() if webhook_depth else {"pending": 0, "dead": 0}
         for state, n in depth.items():
             metrics.webhook_queue.labels(state=state).set(n)

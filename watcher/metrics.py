@@ -52,6 +52,19 @@ class Metrics:
             "How late the last poll started against its due time",
             registry=r,
         )
+        self.polls_in_flight = Gauge(
+            PREFIX + "polls_in_flight", "Polls running now (waiting on the API)", registry=r
+        )
+        self.oldest_poll_in_flight = Gauge(
+            PREFIX + "oldest_poll_in_flight_seconds",
+            "How long the oldest poll in flight has been waiting",
+            registry=r,
+        )
+        self.api_paused = Gauge(
+            PREFIX + "api_paused_seconds",
+            "What is left of a pause of every request after a 429",
+            registry=r,
+        )
         self.webhook_queue = Gauge(
             PREFIX + "webhook_queue_depth",
             "Webhook events not delivered, by state",

@@ -1,6 +1,9 @@
 """A scheduler instead of a task per run: jobs ordered by due time, a concurrency cap.
 
 A job is an async callable returning the delay until its next run, or None when finished.
+The dispatcher never waits on a job: with every slot taken (each poll waiting on a slow
+API, a Retry-After or a 429 pause) it still turns every TICK, sees `stop`, and `progress`
+moves. `progress` says the daemon's own loop is alive, not that the API answers.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ log = structlog.get_logger("watcher.scheduler")
 Job = Callable[[], Awaitable[float | None]]
 #: The dispatcher wakes at least this often, so `progress` shows it is alive.
 TICK = 1.0
+#: After `stop`, how long polls in flight may finish before they are cancelled. What they
+#: had not recorded is polled again at the next start, so nothing is lost.
+GRACE = 2.0
 
 
 @dataclass(slots=True, eq=False)  # identity: an entry is a borrower of the limiter
@@ -33,17 +39,26 @@ class _Entry:
 
 
 class Scheduler:
-    def __init__(self, clock: Clock, *, concurrency: int, exit_when_idle: bool = False) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        concurrency: int,
+        exit_when_idle: bool = False,
+        tick: float = TICK,
+    ) -> None:
         self.clock = clock
         self.exit_when_idle = exit_when_idle
+        self.tick = tick
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._heap: list[tuple[float, int, Hashable]] = []
         self._entries: dict[Hashable, _Entry] = {}
         self._seq = itertools.count()
         self._wake = anyio.Event()
         self._running = 0
+        self._started: dict[_Entry, float] = {}  # jobs in flight → when they started
         self._stopping = False
-        self.progress = 0  # dispatcher loop turns: moves at least every TICK while alive
+        self.progress = 0  # dispatcher loop turns: moves at least every tick while alive
         self.last_progress = clock.now()
         self.lag = 0.0  # how late the last job started against its due time
 
@@ -66,6 +81,15 @@ class Scheduler:
         """Forget `key`; a run of it in flight finishes but is not rescheduled."""
         if self._entries.pop(key, None) is not None:
             self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs running now (each may be waiting on the API)."""
+        return self._running
+
+    def oldest_in_flight(self) -> float | None:
+        """When the longest-running job in flight started (clock time), if any."""
+        return min(self._started.values(), default=None)
 
     def stop(self) -> None:
         """Start no new job; `run` returns once jobs in flight end (or the grace runs out)."""
@@ -91,11 +115,15 @@ class Scheduler:
                     self.schedule(key, entry.job, delay=delay, fallback=entry.fallback)
         finally:
             self._running -= 1
+            self._started.pop(entry, None)
             self._limiter.release_on_behalf_of(entry)
             self._wake.set()
 
-    async def run(self, *, grace: float = 4.0) -> None:
-        """Dispatch due jobs until stopped (or, with `exit_when_idle`, until none is left)."""
+    async def run(self, *, grace: float = GRACE) -> None:
+        """Dispatch due jobs until stopped (or, with `exit_when_idle`, until none is left).
+
+        Once stopped, jobs in flight get `grace` seconds, then are cancelled.
+        """
         async with anyio.create_task_group() as tg:
             while not self._stopping:
                 self.progress += 1
@@ -103,22 +131,35 @@ class Scheduler:
                 if not self._heap:
                     if self.exit_when_idle and self._running == 0:
                         break
-                    await self._wait(TICK)
+                    await self._wait(self.tick)
                     continue
                 due, seq, key = self._heap[0]
                 delay = due - self.clock.now()
                 if delay > 0:
-                    await self._wait(min(delay, TICK))
+                    await self._wait(min(delay, self.tick))
+                    continue
+                if self._limiter.available_tokens < 1:
+                    # every slot is taken: wake when one frees (or at the tick), never
+                    # block on the limiter, so a hung API cannot stall this loop
+                    await self._wait(self.tick)
                     continue
                 heapq.heappop(self._heap)
                 entry = self._entries.get(key)
                 if entry is None or entry.seq != seq:
                     continue  # cancelled or rescheduled since
-                await self._limiter.acquire_on_behalf_of(entry)
-                self.lag = max(0.0, self.clock.now() - due)
+                self._limiter.acquire_on_behalf_of_nowait(entry)
+                now = self.clock.now()
+                self.lag = max(0.0, now - due)
                 self._running += 1
+                self._started[entry] = now
                 tg.start_soon(self._run_job, key, entry, name=f"poll {key}")
             with anyio.move_on_after(grace):
                 while self._running:
                     await self._wait(None)
+            if self._running:
+                log.info(
+                    "polls still waiting on the API are cancelled; they run again at the next"
+                    " start",
+                    count=self._running,
+                )
             tg.cancel_scope.cancel()
