@@ -124,11 +124,12 @@ async def watchdog_loop(
 ) -> None:
     """WATCHDOG=1 every `watchdog_interval` seconds, while `progress()` keeps moving.
 
-    `progress` is a counter the poll loop bumps each turn. It is sampled once per interval;
-    a ping goes out only if its value changed (as seen by a sample) within the last
-    `stale_after` seconds. A wedged poll loop stops the pings, and systemd restarts the
-    service after WatchdogSec=. Returns at once when the watchdog is disabled; otherwise
-    runs forever, or for `iterations` turns (a test knob).
+    `progress` is a counter the scheduler's dispatcher bumps each turn: it turns every tick
+    while polls wait on the API, so a slow or silent API never stops the pings. It is
+    sampled once per interval; a ping goes out only if its value changed (as seen by a
+    sample) within the last `stale_after` seconds. A wedged loop stops the pings, and
+    systemd restarts the service after WatchdogSec=. Returns at once when the watchdog is
+    disabled; otherwise runs forever, or for `iterations` turns (a test knob).
     """
     interval = notifier.watchdog_interval
     if interval is None:
