@@ -18,10 +18,11 @@ from watcher import assistants
 from watcher.cadence import next_delay
 from watcher.client import ApiClient
 from watcher.clock import Clock
-from watcher.config import Settings
+from watcher.config import PollSettings, Settings, WatchSpec
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
 from watcher.metrics import Metrics
+from watcher.reloadable import changed_keys, restart_needed
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
@@ -65,6 +66,7 @@ class _RunState:
     last_change: float
     status: str | None = None
     last_poll: float | None = None  # unix time
+    default_include: bool = False  # `include` is [poll] include's, which a reload may change
 
 
 @dataclass(slots=True)
@@ -127,7 +129,12 @@ class Watcher:
     # -- watches ------------------------------------------------------------------------
 
     def add_configured_watches(self) -> None:
-        """Put the config's [[watch]] entries into the store (new ones only)."""
+        """Make the store's config watches what the config's [[watch]] entries say.
+
+        Watches the config no longer lists (removed while the daemon was stopped) are
+        stopped and forgotten; watches added through the control API are kept.
+        """
+        self._drop_unconfigured(self.settings.watch)
         now = self.clock.wall()
         for spec in self.settings.watch:
             if spec.run_id:
@@ -153,6 +160,7 @@ class Watcher:
             known=self.store.known_states(thread_id, run_id),
             delay=self.settings.poll.interval,
             last_change=self.clock.now(),
+            default_include=include is None,
         )
         self.runs[(thread_id, run_id)] = state
         self.scheduler.schedule(
@@ -260,27 +268,56 @@ class Watcher:
             )
         return out
 
-    def reload(self, new: Settings) -> None:
-        """Apply a new config: [[watch]] added and removed, [poll] cadence; state is kept.
-
-        Other sections (api, retry, state, webhook, http) take effect at the next restart.
-        """
-        old = {(w.thread_id, w.run_id) for w in self.settings.watch}
-        want = {(w.thread_id, w.run_id) for w in new.watch}
-        for thread_id, run_id in old - want:
-            self.remove_watch(thread_id, run_id)
-        for spec in new.watch:
-            if (spec.thread_id, spec.run_id) not in old:
-                self.add_watch(spec.thread_id, spec.run_id, source="config", include=spec.include)
-        unapplied = [
-            name
-            for name in ("api", "retry", "state", "webhook", "stdout", "log")
-            if getattr(new, name) != getattr(self.settings, name)
+    def _drop_unconfigured(self, specs: Sequence[WatchSpec]) -> int:
+        """Stop the config watches (store source "config") that `specs` no longer lists."""
+        want = {(s.thread_id, s.run_id or None) for s in specs}
+        gone = [
+            (w.thread_id, w.run_id)
+            for w in self.store.run_watches()
+            if w.source == "config" and (w.thread_id, w.run_id) not in want
+        ] + [
+            (t.thread_id, None)
+            for t in self.store.thread_watches()
+            if t.source == "config" and (t.thread_id, None) not in want
         ]
-        if unapplied:
-            log.warning("reload: these sections change at the next restart", sections=unapplied)
+        for thread_id, run_id in gone:
+            self.remove_watch(thread_id, run_id)
+        return len(gone)
+
+    def reload(self, new: Settings) -> None:
+        """Apply a new config: [[watch]] added and removed, every [poll] and [retry] key;
+        state is kept. What needs a restart is named in one log line (`reloadable`)."""
+        removed = self._drop_unconfigured(new.watch)
+        added = sum(
+            self.add_watch(spec.thread_id, spec.run_id, source="config", include=spec.include)
+            for spec in new.watch
+        )
+        applied = changed_keys(self.settings.poll, new.poll, "poll")
+        applied += changed_keys(self.settings.retry, new.retry, "retry")
+        self._apply_poll(new.poll)
+        self.client.retry = new.retry
+        restart = restart_needed(self.settings, new)
+        if restart:
+            log.warning(f"reload: these settings change at the next restart: {', '.join(restart)}")
         self.settings = new
-        log.info("config reloaded", added=len(want - old), removed=len(old - want))
+        log.info("config reloaded", added=added, removed=removed, applied=applied)
+
+    def _apply_poll(self, poll: PollSettings) -> None:
+        """[poll] in force from now: the cap, the budget ceiling, include, the cadence."""
+        self.scheduler.set_concurrency(poll.max_concurrency)
+        self.client.gate.set_ceiling(poll.max_requests_per_second)
+        for state in self.runs.values():
+            if state.default_include:
+                state.include = tuple(poll.include)
+            state.delay = min(max(state.delay, poll.interval), poll.max_interval)
+        self.scheduler.pull_in(poll.max_interval)
+
+    def poll_in_force(self) -> dict[str, object]:
+        """The [poll] settings the running daemon uses (after any reload)."""
+        return {
+            **self.settings.poll.model_dump(mode="json"),
+            "max_concurrency": self.scheduler.concurrency,
+        }
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         self._ready_callbacks.append(callback)

@@ -77,6 +77,7 @@ def create_http_app(
                 **watcher.health(),
                 "watches": watcher.watches(),
                 "webhook_queue": depth,
+                "poll": watcher.poll_in_force(),
                 "upstream": {
                     "last_success": h.last_success,
                     "consecutive_failures": h.consecutive_failures,
