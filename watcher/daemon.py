@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
+from functools import partial
 from typing import Protocol, TextIO
 
 import anyio
@@ -22,6 +23,7 @@ from watcher.app import Observer, Watcher
 from watcher.client import ApiClient
 from watcher.clock import AnyioClock
 from watcher.config import ConfigError, Settings
+from watcher.housekeeping import prune_forever
 from watcher.metrics import Metrics
 from watcher.notify import watchdog_loop
 from watcher.ratelimit import RateGate
@@ -198,6 +200,13 @@ async def serve(
                     )
                 if webhook is not None:
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
+                if not exit_when_done:
+                    retention = settings.state.retention
+                    tg.start_soon(
+                        _supervised,
+                        partial(prune_forever, store, retention=retention, clock=clock),
+                        name="state pruning",
+                    )
                 if settings.http is not None:
                     await _start_http(tg, watcher, metrics, settings, webhook)
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))

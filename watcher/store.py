@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.events import Event
+from watcher.retention import migrate, prune
 from watcher.transitions import ObjectState
 
 __all__ = [
@@ -152,6 +154,7 @@ class Store:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)
+            migrate(self._db, time.time())
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -187,9 +190,9 @@ class Store:
         """Runs a thread watch found already finished: remembered, never reported."""
         with self._tx():
             self._db.executemany(
-                "INSERT OR IGNORE INTO run_watches (thread_id, run_id, source, done)"
-                " VALUES (?, ?, 'ignored', 1)",
-                [(thread_id, r) for r in run_ids],
+                "INSERT OR IGNORE INTO run_watches (thread_id, run_id, source, done, done_at)"
+                " VALUES (?, ?, 'ignored', 1, ?)",
+                [(thread_id, r, time.time()) for r in run_ids],
             )
 
     def remove_run_watch(self, thread_id: str, run_id: str) -> None:
@@ -281,8 +284,10 @@ class Store:
                     [(seq, s, (deadlines or {}).get(s)) for s in sinks],
                 )
             self._db.execute(
-                "UPDATE run_watches SET cursor = ?, done = ? WHERE thread_id = ? AND run_id = ?",
-                (cursor, int(done), thread_id, run_id),
+                "UPDATE run_watches SET cursor = ?, done = ?,"
+                " done_at = CASE WHEN ? THEN COALESCE(done_at, ?) END"
+                " WHERE thread_id = ? AND run_id = ?",
+                (cursor, int(done), int(done), time.time(), thread_id, run_id),
             )
         return seqs
 
@@ -382,6 +387,10 @@ class Store:
             sql += " AND seq IN (SELECT seq FROM events WHERE created_at >= ?)"
             params.append(since)
         return self._db.execute(sql, params).rowcount
+
+    def prune(self, cutoff: float) -> Iterator[int]:
+        """What finished before `cutoff` goes, one short transaction per step (`retention`)."""
+        return prune(self._db, cutoff)
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

@@ -1,0 +1,39 @@
+"""Background upkeep of the state file: pruning what finished longer ago than retention."""
+
+from __future__ import annotations
+
+import anyio
+import structlog
+
+from watcher.clock import Clock
+from watcher.store import Store
+
+__all__ = ["PRUNE_EVERY", "prune_forever", "prune_once"]
+
+log = structlog.get_logger("watcher.housekeeping")
+
+#: Pruning runs at start, then this often.
+PRUNE_EVERY = 3600.0
+
+
+async def prune_once(store: Store, *, retention: float, clock: Clock) -> int:
+    """One pass, batch by batch, letting the event loop run between batches; rows deleted."""
+    started = clock.now()
+    total = 0
+    for deleted in store.prune(clock.wall() - retention):
+        total += deleted
+        await anyio.lowlevel.checkpoint()
+    if total:
+        log.info(
+            "state file pruned",
+            rows=total,
+            retention=retention,
+            seconds=round(clock.now() - started, 3),
+        )
+    return total
+
+
+async def prune_forever(store: Store, *, retention: float, clock: Clock) -> None:
+    while True:
+        await prune_once(store, retention=retention, clock=clock)
+        await clock.sleep(PRUNE_EVERY)
