@@ -237,36 +237,27 @@ class Watcher:
         self.runs.pop((thread_id, run_id), None)
         self.store.remove_run_watch(thread_id, run_id)
 
-    def watches(self) -> list[dict[str, object]]:
-        """Every watch, with what was last seen of it."""
+    def watches(
+        self, *, finished: bool = False, after: tuple[str, str] | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, object]], tuple[str, str] | None]:
+        """A page of watches (active ones, or all with `finished`), ordered by (thread_id,
+        run_id), with what was last seen of each; and the key to ask the next page after."""
+        rows = self.store.watch_page(finished=finished, after=after, limit=limit)
         out: list[dict[str, object]] = []
-        for t in self.store.thread_watches():
-            ts = self.threads.get(t.thread_id)
+        for thread_id, run_id, source, done in rows:
+            seen = self.runs.get((thread_id, run_id)) if run_id else self.threads.get(thread_id)
             out.append(
                 {
-                    "thread_id": t.thread_id,
-                    "run_id": None,
-                    "source": t.source,
-                    "active": True,
-                    "status": None,
-                    "last_poll": ts.last_poll if ts else None,
+                    "thread_id": thread_id,
+                    "run_id": run_id,
+                    "source": source,
+                    "active": not done,
+                    "status": seen.status if isinstance(seen, _RunState) else None,
+                    "last_poll": seen.last_poll if seen else None,
                 }
             )
-        for w in self.store.run_watches():
-            if w.source == "ignored":
-                continue
-            rs = self.runs.get((w.thread_id, w.run_id))
-            out.append(
-                {
-                    "thread_id": w.thread_id,
-                    "run_id": w.run_id,
-                    "source": w.source,
-                    "active": not w.done,
-                    "status": rs.status if rs else None,
-                    "last_poll": rs.last_poll if rs else None,
-                }
-            )
-        return out
+        more = len(rows) == limit
+        return out, ((rows[-1][0], rows[-1][1] or "") if rows and more else None)
 
     def _drop_unconfigured(self, specs: Sequence[WatchSpec]) -> int:
         """Stop the config watches (store source "config") that `specs` no longer lists."""

@@ -32,6 +32,27 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
 
 
+#: Watches per page of /status and GET /v1/watches: `?limit=` up to MAX_PAGE.
+PAGE, MAX_PAGE = 100, 1000
+
+
+def _watch_page(watcher: Watcher, request: Request) -> dict[str, object] | JSONResponse:
+    """`?limit=N&after=CURSOR&all=1`: a page of watches and the cursor of the next, or a 422."""
+    q = request.query_params
+    raw = q.get("limit", str(PAGE))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        return _error(422, f"limit must be a whole number from 1 to {MAX_PAGE}", "limit")
+    after: tuple[str, str] | None = None
+    if "after" in q:
+        thread_id, _, run_id = q["after"].partition("/")
+        if not is_valid_id(thread_id) or (run_id and not is_valid_id(run_id)):
+            return _error(422, "after must be the `next` of the previous page", "after")
+        after = (thread_id, run_id)
+    finished = q.get("all", "0").lower() in ("1", "true", "yes")
+    watches, last = watcher.watches(finished=finished, after=after, limit=int(raw))
+    return {"watches": watches, "next": "/".join(last) if last else None}
+
+
 def create_http_app(
     watcher: Watcher,
     metrics: Metrics,
@@ -70,12 +91,17 @@ def create_http_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def status(request: Request) -> Response:
+        page = _watch_page(watcher, request)
+        if isinstance(page, JSONResponse):
+            return page
         depth = _refresh_gauges()
         h = metrics.health
         return JSONResponse(
             {
                 **watcher.health(),
-                "watches": watcher.watches(),
+                "watched": {"runs": len(watcher.runs), "threads": len(watcher.threads)},
+                "watches": page["watches"],
+                "watches_next": page["next"],
                 "webhook_queue": depth,
                 "poll": watcher.poll_in_force(),
                 "upstream": {
@@ -88,7 +114,8 @@ def create_http_app(
         )
 
     async def list_watches(request: Request) -> Response:
-        return JSONResponse({"watches": watcher.watches()})
+        page = _watch_page(watcher, request)
+        return page if isinstance(page, JSONResponse) else JSONResponse(page)
 
     async def add_watch(request: Request) -> Response:
         try:

@@ -229,6 +229,21 @@ class Store:
         )
         return [ThreadWatch(t, s, _include(i), a, bool(x)) for t, s, i, a, x in rows]
 
+    def watch_page(
+        self, *, finished: bool, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str | None, str, bool]]:
+        """(thread_id, run_id or None, source, done) ordered by (thread_id, run_id), after
+        the `after` key (a thread watch's run_id is ""); finished runs only if asked."""
+        rows = self._db.execute(
+            "SELECT thread_id, run_id, source, done FROM ("
+            " SELECT thread_id, '' AS run_id, source, 0 AS done FROM thread_watches"
+            " UNION ALL SELECT thread_id, run_id, source, done FROM run_watches"
+            " WHERE source != 'ignored' AND (done = 0 OR ?))"
+            " WHERE (thread_id, run_id) > (?, ?) ORDER BY thread_id, run_id LIMIT ?",
+            (int(finished), *(after or ("", "")), limit),
+        )
+        return [(t, r or None, s, bool(d)) for t, r, s, d in rows]
+
     def mark_thread_listed(self, thread_id: str) -> None:
         self._db.execute("UPDATE thread_watches SET listed = 1 WHERE thread_id = ?", (thread_id,))
 
