@@ -8,6 +8,7 @@ STOPPING through the notifier passed in.
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from watcher.client import ApiClient
 from watcher.clock import AnyioClock
 from watcher.config import ConfigError, Settings
 from watcher.housekeeping import prune_forever
+from watcher.listen import listen_socket
 from watcher.metrics import Metrics
 from watcher.notify import watchdog_loop
 from watcher.ratelimit import RateGate
@@ -147,6 +149,12 @@ async def serve(
     clock = AnyioClock()
     metrics = Metrics()
     with ExitStack() as stack:
+        # the endpoint's port first: "in use" is an exit code before anything starts
+        http_sock = (
+            stack.enter_context(listen_socket(settings.http.host, settings.http.port))
+            if settings.http is not None
+            else None
+        )
         store = Store(settings.state.path)
         stack.callback(store.close)
         sinks: list[LineSink] = []
@@ -207,8 +215,8 @@ async def serve(
                         partial(prune_forever, store, retention=retention, clock=clock),
                         name="state pruning",
                     )
-                if settings.http is not None:
-                    await _start_http(tg, watcher, metrics, settings, webhook)
+                if settings.http is not None and http_sock is not None:
+                    await _start_http(tg, watcher, metrics, settings, webhook, http_sock)
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
                     lambda: watchdog_loop(
@@ -237,6 +245,7 @@ async def _start_http(
     metrics: Metrics,
     settings: Settings,
     webhook: object | None,
+    sock: socket.socket,
 ) -> None:
     from watcher.asgi import serve_asgi
     from watcher.http_api import create_http_app
@@ -258,7 +267,7 @@ async def _start_http(
         ready.set()
 
     tg.start_soon(
-        lambda: serve_asgi(app, host=http.host, port=http.port, on_ready=on_ready),
+        lambda: serve_asgi(app, host=http.host, port=http.port, on_ready=on_ready, sock=sock),
         name="http endpoint",
     )
     with anyio.fail_after(10):
