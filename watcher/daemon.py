@@ -72,10 +72,10 @@ class _Silent:
     def watchdog(self) -> None: ...
 
 
-def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
+async def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
     notify.reloading(time.monotonic_ns() // 1000)
     try:
-        watcher.reload(reloader())
+        await watcher.reload(reloader())
     except ConfigError as exc:
         log.error(
             "reload refused: the new config is bad; the old one stays in force", error=str(exc)
@@ -94,7 +94,7 @@ async def _handle_signals(
             if signum == signal.SIGHUP:
                 if reloader is not None and not stopping:
                     log.info("reloading the config", signal=name)
-                    _reload(watcher, reloader, notify)
+                    await _reload(watcher, reloader, notify)
                 continue
             if stopping:
                 log.warning("second signal: stopping at once", signal=name)
@@ -212,7 +212,7 @@ async def serve(
                     retention = settings.state.retention
                     tg.start_soon(
                         _supervised,
-                        partial(prune_forever, store, retention=retention, clock=clock),
+                        partial(prune_forever, watcher.store, retention=retention, clock=clock),
                         name="state pruning",
                     )
                 if settings.http is not None and http_sock is not None:
@@ -258,7 +258,7 @@ async def _start_http(
         watcher,
         metrics,
         token=token,
-        webhook_depth=(lambda: watcher.store.queue_depth(SINK)) if webhook else None,
+        webhook_depth=partial(watcher.store.queue_depth, SINK) if webhook else None,
     )
     ready = anyio.Event()
 

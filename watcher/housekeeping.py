@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import anyio
 import structlog
 
+from watcher.astore import AsyncStore
 from watcher.clock import Clock
-from watcher.store import Store
 
 __all__ = ["PRUNE_EVERY", "prune_forever", "prune_once"]
 
@@ -16,13 +15,12 @@ log = structlog.get_logger("watcher.housekeeping")
 PRUNE_EVERY = 3600.0
 
 
-async def prune_once(store: Store, *, retention: float, clock: Clock) -> int:
-    """One pass, batch by batch, letting the event loop run between batches; rows deleted."""
+async def prune_once(store: AsyncStore, *, retention: float, clock: Clock) -> int:
+    """One pass, batch by batch (each a turn on the store's thread); rows deleted."""
     started = clock.now()
     total = 0
-    for deleted in store.prune(clock.wall() - retention):
+    async for deleted in store.prune(clock.wall() - retention):
         total += deleted
-        await anyio.lowlevel.checkpoint()
     if total:
         log.info(
             "state file pruned",
@@ -33,7 +31,7 @@ async def prune_once(store: Store, *, retention: float, clock: Clock) -> int:
     return total
 
 
-async def prune_forever(store: Store, *, retention: float, clock: Clock) -> None:
+async def prune_forever(store: AsyncStore, *, retention: float, clock: Clock) -> None:
     while True:
         await prune_once(store, retention=retention, clock=clock)
         await clock.sleep(PRUNE_EVERY)

@@ -25,7 +25,7 @@ from watcher.metrics import Metrics
 __all__ = ["create_http_app"]
 
 Handler = Callable[[Request], Awaitable[Response]]
-DepthFn = Callable[[], dict[str, int]]
+DepthFn = Callable[[], Awaitable[dict[str, int]]]
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -36,7 +36,7 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 PAGE, MAX_PAGE = 100, 1000
 
 
-def _watch_page(watcher: Watcher, request: Request) -> dict[str, object] | JSONResponse:
+async def _watch_page(watcher: Watcher, request: Request) -> dict[str, object] | JSONResponse:
     """`?limit=N&after=CURSOR&all=1`: a page of watches and the cursor of the next, or a 422."""
     q = request.query_params
     raw = q.get("limit", str(PAGE))
@@ -49,7 +49,7 @@ def _watch_page(watcher: Watcher, request: Request) -> dict[str, object] | JSONR
             return _error(422, "after must be the `next` of the previous page", "after")
         after = (thread_id, run_id)
     finished = q.get("all", "0").lower() in ("1", "true", "yes")
-    watches, last = watcher.watches(finished=finished, after=after, limit=int(raw))
+    watches, last = await watcher.watches(finished=finished, after=after, limit=int(raw))
     return {"watches": watches, "next": "/".join(last) if last else None}
 
 
@@ -77,24 +77,24 @@ def create_http_app(
     async def readyz(request: Request) -> Response:
         return JSONResponse({"ready": watcher.ready}, status_code=200 if watcher.ready else 503)
 
-    def _refresh_gauges() -> dict[str, int]:
+    async def _refresh_gauges() -> dict[str, int]:
         metrics.watched_runs.set(len(watcher.runs))
         metrics.watched_threads.set(len(watcher.threads))
         metrics.poll_lag.set(watcher.scheduler.lag)
-        depth = webhook_depth() if webhook_depth else {"pending": 0, "dead": 0}
+        depth = await webhook_depth() if webhook_depth else {"pending": 0, "dead": 0}
         for state, n in depth.items():
             metrics.webhook_queue.labels(state=state).set(n)
         return depth
 
     async def metrics_endpoint(request: Request) -> Response:
-        _refresh_gauges()
+        await _refresh_gauges()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def status(request: Request) -> Response:
-        page = _watch_page(watcher, request)
+        page = await _watch_page(watcher, request)
         if isinstance(page, JSONResponse):
             return page
-        depth = _refresh_gauges()
+        depth = await _refresh_gauges()
         h = metrics.health
         return JSONResponse(
             {
@@ -114,7 +114,7 @@ def create_http_app(
         )
 
     async def list_watches(request: Request) -> Response:
-        page = _watch_page(watcher, request)
+        page = await _watch_page(watcher, request)
         return page if isinstance(page, JSONResponse) else JSONResponse(page)
 
     async def add_watch(request: Request) -> Response:
@@ -134,7 +134,7 @@ def create_http_app(
             )
         if run_id is not None and not is_valid_id(run_id):
             return _error(422, "run_id must be a plain ID (letters, digits, _ and -)", "run_id")
-        created = watcher.add_watch(str(thread_id), run_id and str(run_id), source="api")
+        created = await watcher.add_watch(str(thread_id), run_id and str(run_id), source="api")
         return JSONResponse(
             {"thread_id": thread_id, "run_id": run_id, "created": created},
             status_code=201 if created else 200,
@@ -146,7 +146,7 @@ def create_http_app(
         for name, value in (("thread_id", thread_id), ("run_id", run_id)):
             if value is not None and not is_valid_id(value):
                 return _error(422, f"{name} must be a plain ID", name)
-        if not watcher.remove_watch(thread_id, run_id):
+        if not await watcher.remove_watch(thread_id, run_id):
             return _error(404, "no such watch")
         return Response(status_code=204)
 
