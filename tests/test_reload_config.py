@@ -123,3 +123,24 @@ def test_sighup_applies_every_poll_key_and_names_what_needs_a_restart(sim, tmp_p
         assert call["file_search"]["results"][0]["content"], "include not applied"
     finally:
         assert d.stop() == 0
+
+
+def test_sighup_applies_a_changed_include_of_a_watch(sim, tmp_path):
+    s = sim(SCENARIO)
+    port = prod.free_port()
+    cfg = tmp_path / "config.toml"
+    write_config(cfg, s.base_url, port, ["run_3"])
+    d = Daemon("run", "--config", str(cfg), OPENAI_API_KEY=prod.KEY)
+    try:
+        d.wait_log("http endpoint listening")
+        d.wait_for(lambda: ("run_3", "queued") in event_pairs(d.events))
+        cfg.write_text(cfg.read_text() + f'include = ["{INCLUDE}"]\n')  # on the [[watch]]
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log("config reloaded")
+        s.advance(2.5)
+        d.wait_for(lambda: ("step_fs", "completed") in event_pairs(d.events))
+        [step] = [e for e in d.events if e["type"] == "thread.run.step.completed"]
+        [call] = step["data"]["step_details"]["tool_calls"]
+        assert call["file_search"]["results"][0]["content"], "include not applied"
+    finally:
+        assert d.stop() == 0

@@ -142,6 +142,7 @@ class Watcher:
                 await self.store.add_run_watch(spec.thread_id, spec.run_id, "config", spec.include)
             else:
                 await self.store.add_thread_watch(spec.thread_id, "config", now, spec.include)
+            await self.store.set_config_include(spec.thread_id, spec.run_id, spec.include)
 
     async def start_watch(
         self,
@@ -293,6 +294,8 @@ class Watcher:
             added += await self.add_watch(
                 spec.thread_id, spec.run_id, source="config", include=spec.include
             )
+            if await self.store.set_config_include(spec.thread_id, spec.run_id, spec.include):
+                await self._follow_include(spec, new.poll)
         applied = changed_keys(self.settings.poll, new.poll, "poll")
         applied += changed_keys(self.settings.retry, new.retry, "retry")
         self._apply_poll(new.poll)
@@ -302,6 +305,22 @@ class Watcher:
             log.warning(f"reload: these settings change at the next restart: {', '.join(restart)}")
         self.settings = new
         log.info("config reloaded", added=added, removed=removed, applied=applied)
+
+    async def _follow_include(self, spec: WatchSpec, poll: PollSettings) -> None:
+        """A [[watch]] whose `include` changed: its next polls (and its runs') use the new one."""
+        include = tuple(spec.include) if spec.include is not None else None
+        runs = [spec.run_id] if spec.run_id else []
+        if not spec.run_id and (thread := self.threads.get(spec.thread_id)) is not None:
+            thread.include = include
+            runs = [
+                w.run_id
+                for w in await self.store.run_watches(active_only=True)
+                if w.thread_id == spec.thread_id and w.source == "thread"
+            ]
+        for run_id in runs:
+            if (state := self.runs.get((spec.thread_id, run_id))) is not None:
+                state.include = include if include is not None else tuple(poll.include)
+                state.default_include = include is None
 
     def _apply_poll(self, poll: PollSettings) -> None:
         """[poll] in force from now: the cap, the budget ceiling, include, the cadence."""

@@ -12,10 +12,12 @@ from pydantic import BaseModel
 
 from watcher.config import Settings
 
-__all__ = ["RESTART_SECTIONS", "changed_keys", "restart_needed"]
+__all__ = ["APPLIED_IN_PLACE", "RESTART_SECTIONS", "changed_keys", "restart_needed"]
 
-#: Sections whose changes take effect at the next restart only.
+#: Sections whose changes take effect at the next restart only...
 RESTART_SECTIONS: tuple[str, ...] = ("api", "http", "state", "webhook", "stdout", "log")
+#: ...except these keys of theirs, which a reload applies (e.g. "http.token").
+APPLIED_IN_PLACE: frozenset[str] = frozenset()
 
 
 def changed_keys(old: BaseModel | None, new: BaseModel | None, prefix: str) -> list[str]:
@@ -32,4 +34,4 @@ def restart_needed(old: Settings, new: Settings) -> list[str]:
     out: list[str] = []
     for section in RESTART_SECTIONS:
         out += changed_keys(getattr(old, section), getattr(new, section), section)
-    return out
+    return [key for key in out if key not in APPLIED_IN_PLACE]

@@ -77,20 +77,21 @@ def prune(db: sqlite3.Connection, cutoff: float, *, batch: int = BATCH) -> Itera
                 [(t, r) for t, r, s in runs if s not in KEPT_SOURCES],
             ),
         )
-    # objects of watches removed (by the control API, a reload or a 404); checked again at
-    # the delete, since a watch may be added back between batches
-    orphans = db.execute(
-        "SELECT DISTINCT o.thread_id, o.run_id FROM objects o WHERE NOT EXISTS"
-        " (SELECT 1 FROM run_watches w WHERE w.thread_id = o.thread_id AND w.run_id = o.run_id)"
-    ).fetchall()
-    for start in range(0, len(orphans), batch):
-        chunk = orphans[start : start + batch]
+    # objects of watches removed (by the control API, a reload or a 404), a slice of the
+    # objects index at a time; checked again at the delete (a watch may come back meanwhile)
+    last: tuple[str, str] = ("", "")
+    while runs := db.execute(
+        "SELECT DISTINCT thread_id, run_id FROM objects WHERE (thread_id, run_id) > (?, ?)"
+        " ORDER BY thread_id, run_id LIMIT ?",
+        (*last, batch * 10),
+    ).fetchall():
+        last = runs[-1]
         yield _in_tx(
             db,
             (
                 "DELETE FROM objects WHERE thread_id = ?1 AND run_id = ?2 AND NOT EXISTS"
                 " (SELECT 1 FROM run_watches WHERE thread_id = ?1 AND run_id = ?2)",
-                chunk,
+                runs,
             ),
         )
     # events that no sink needs any more (recorded when no sink was configured)

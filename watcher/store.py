@@ -229,6 +229,34 @@ class Store:
         )
         return [ThreadWatch(t, s, _include(i), a, bool(x)) for t, s, i, a, x in rows]
 
+    def set_config_include(
+        self, thread_id: str, run_id: str | None, include: Sequence[str] | None
+    ) -> bool:
+        """A config watch's `include` as the config now says (a thread watch's runs follow);
+        whether it changed."""
+        value = _include_text(include)
+        with self._tx():
+            if run_id:
+                return (
+                    self._db.execute(
+                        "UPDATE run_watches SET include = ? WHERE thread_id = ? AND run_id = ?"
+                        " AND source = 'config' AND include IS NOT ?",
+                        (value, thread_id, run_id, value),
+                    ).rowcount
+                    > 0
+                )
+            changed = self._db.execute(
+                "UPDATE thread_watches SET include = ? WHERE thread_id = ?"
+                " AND source = 'config' AND include IS NOT ?",
+                (value, thread_id, value),
+            ).rowcount
+            if changed:
+                self._db.execute(
+                    "UPDATE run_watches SET include = ? WHERE thread_id = ? AND source = 'thread'",
+                    (value, thread_id),
+                )
+            return changed > 0
+
     def watch_page(
         self, *, finished: bool, after: tuple[str, str] | None, limit: int
     ) -> list[tuple[str, str | None, str, bool]]:
