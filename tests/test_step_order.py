@@ -61,8 +61,11 @@ class World:
         self.watcher = Watcher(
             Settings(api=api), client=client, store=self.store, clock=clock, sinks=[self.lines]
         )
-        self.watcher.add_watch("thread_1", run["id"])
         self.key = ("thread_1", run["id"])
+
+    async def start(self) -> World:
+        await self.watcher.add_watch(*self.key)
+        return self
 
     async def poll_at(self, t: float) -> bool:
         """One poll with the simulator's clock at `t`; whether the watch goes on."""
@@ -89,14 +92,14 @@ def step(sid: str, start: float, done: float) -> dict[str, Any]:
 
 
 async def test_a_step_done_ahead_of_a_running_one_is_reported_once(tmp_path):
-    w = World(
+    w = await World(
         tmp_path,
         {
             "id": "run_1",
             "timeline": [["in_progress", 0], ["completed", 8]],
             "steps": [step("step_0", 0, 1), step("step_1", 0.1, 5), step("step_2", 0.2, 1)],
         },
-    )
+    ).start()
     try:
         # step 0 done (the cursor moves past it), step 1 running, step 2 already done
         assert await w.poll_at(2)
@@ -127,10 +130,10 @@ async def test_any_finish_order_reports_each_status_once(tmp_path, seed):
         start = i * 0.5
         steps.append(step(f"step_{i}", start, start + rng.choice([0.2, 1, 2, 4, 7])))
     end = max(s["timeline"][1][1] for s in steps) + 1
-    w = World(
+    w = await World(
         tmp_path,
         {"id": "run_1", "timeline": [["in_progress", 0], ["completed", end]], "steps": steps},
-    )
+    ).start()
     try:
         t, going = 0.0, True
         while going:

@@ -15,13 +15,15 @@ import anyio
 import structlog
 
 from watcher import assistants
+from watcher.astore import AsyncStore
 from watcher.cadence import next_delay
 from watcher.client import ApiClient
 from watcher.clock import Clock
-from watcher.config import Settings
+from watcher.config import PollSettings, Settings, WatchSpec
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
 from watcher.metrics import Metrics
+from watcher.reloadable import changed_keys, restart_needed
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
@@ -66,6 +68,7 @@ class _RunState:
     last_change: float
     status: str | None = None
     last_poll: float | None = None  # unix time
+    default_include: bool = False  # `include` is [poll] include's, which a reload may change
 
 
 @dataclass(slots=True)
@@ -96,7 +99,7 @@ class Watcher:
         settings: Settings,
         *,
         client: ApiClient,
-        store: Store,
+        store: Store | AsyncStore,
         clock: Clock,
         sinks: Sequence[LineSink] = (),
         observers: Sequence[Observer] = (),
@@ -108,7 +111,7 @@ class Watcher:
         self.settings = settings
         self.metrics = metrics
         self.client = client
-        self.store = store
+        self.store = AsyncStore.wrap(store)  # SQLite off the event loop
         self.clock = clock
         self.sinks = list(sinks)
         self.observers = list(observers)
@@ -127,16 +130,22 @@ class Watcher:
 
     # -- watches ------------------------------------------------------------------------
 
-    def add_configured_watches(self) -> None:
-        """Put the config's [[watch]] entries into the store (new ones only)."""
+    async def add_configured_watches(self) -> None:
+        """Make the store's config watches what the config's [[watch]] entries say.
+
+        Watches the config no longer lists (removed while the daemon was stopped) are
+        stopped and forgotten; watches added through the control API are kept.
+        """
+        await self._drop_unconfigured(self.settings.watch)
         now = self.clock.wall()
         for spec in self.settings.watch:
             if spec.run_id:
-                self.store.add_run_watch(spec.thread_id, spec.run_id, "config", spec.include)
+                await self.store.add_run_watch(spec.thread_id, spec.run_id, "config", spec.include)
             else:
-                self.store.add_thread_watch(spec.thread_id, "config", now, spec.include)
+                await self.store.add_thread_watch(spec.thread_id, "config", now, spec.include)
+            await self.store.set_config_include(spec.thread_id, spec.run_id, spec.include)
 
-    def start_watch(
+    async def start_watch(
         self,
         thread_id: str,
         run_id: str,
@@ -146,25 +155,32 @@ class Watcher:
         key = ("run", thread_id, run_id)
         if key in self.scheduler:
             return
+        known = await self.store.known_states(thread_id, run_id)
+        if key in self.scheduler:  # started meanwhile
+            return
         state = _RunState(
             thread_id=thread_id,
             run_id=run_id,
             include=tuple(include if include is not None else self.settings.poll.include),
             cursor=cursor,
-            known=self.store.known_states(thread_id, run_id),
+            known=known,
             delay=self.settings.poll.interval,
             last_change=self.clock.now(),
+            default_include=include is None,
         )
         self.runs[(thread_id, run_id)] = state
         self.scheduler.schedule(
             key, lambda: self.poll_run(state), fallback=self.settings.poll.max_interval
         )
 
-    def start_thread_watch(
+    async def start_thread_watch(
         self, thread_id: str, include: Sequence[str] | None, started_at: float, listed: bool
     ) -> None:
         key = ("thread", thread_id)
         if key in self.scheduler:
+            return
+        seen = await self.store.runs_of_thread(thread_id)
+        if key in self.scheduler:  # started meanwhile
             return
         state = _ThreadState(
             thread_id=thread_id,
@@ -172,20 +188,20 @@ class Watcher:
             started_at=started_at,
             listed=listed,
             delay=self.settings.poll.interval,
-            seen=self.store.runs_of_thread(thread_id),
+            seen=seen,
         )
         self.threads[thread_id] = state
         self.scheduler.schedule(
             key, lambda: self.poll_thread(state), fallback=self.settings.poll.max_interval
         )
 
-    def start_all(self) -> None:
-        for w in self.store.run_watches(active_only=True):
-            self.start_watch(w.thread_id, w.run_id, w.include, w.cursor)
-        for t in self.store.thread_watches():
-            self.start_thread_watch(t.thread_id, t.include, t.started_at, t.listed)
+    async def start_all(self) -> None:
+        for w in await self.store.run_watches(active_only=True):
+            await self.start_watch(w.thread_id, w.run_id, w.include, w.cursor)
+        for t in await self.store.thread_watches():
+            await self.start_thread_watch(t.thread_id, t.include, t.started_at, t.listed)
 
-    def add_watch(
+    async def add_watch(
         self,
         thread_id: str,
         run_id: str | None,
@@ -195,93 +211,134 @@ class Watcher:
     ) -> bool:
         """Watch a run, or a thread's new runs; persisted. Return whether it is new."""
         if run_id:
-            created = self.store.add_run_watch(thread_id, run_id, source, include)
+            created = await self.store.add_run_watch(thread_id, run_id, source, include)
             if created:
-                self.start_watch(thread_id, run_id, include)
+                await self.start_watch(thread_id, run_id, include)
         else:
-            created = self.store.add_thread_watch(thread_id, source, self.clock.wall(), include)
+            created = await self.store.add_thread_watch(
+                thread_id, source, self.clock.wall(), include
+            )
             if created:
-                self.start_thread_watch(thread_id, include, self.clock.wall(), listed=False)
+                await self.start_thread_watch(thread_id, include, self.clock.wall(), listed=False)
         if created:
             log.info("watch added", thread_id=thread_id, run_id=run_id, source=source)
         return created
 
-    def remove_watch(self, thread_id: str, run_id: str | None) -> bool:
+    async def remove_watch(self, thread_id: str, run_id: str | None) -> bool:
         """Stop and forget a watch (a thread watch takes the runs it found along)."""
         if run_id:
             found = (thread_id, run_id) in {
-                (w.thread_id, w.run_id) for w in self.store.run_watches()
+                (w.thread_id, w.run_id) for w in await self.store.run_watches()
             }
-            self._drop_run(thread_id, run_id)
+            await self._drop_run(thread_id, run_id)
         else:
-            found = thread_id in {t.thread_id for t in self.store.thread_watches()}
+            found = thread_id in {t.thread_id for t in await self.store.thread_watches()}
             self.scheduler.cancel(("thread", thread_id))
             self.threads.pop(thread_id, None)
-            self.store.remove_thread_watch(thread_id)
-            for w in self.store.run_watches():
+            await self.store.remove_thread_watch(thread_id)
+            for w in await self.store.run_watches():
                 if w.thread_id == thread_id and w.source in ("thread", "ignored"):
-                    self._drop_run(w.thread_id, w.run_id)
+                    await self._drop_run(w.thread_id, w.run_id)
         if found:
             log.info("watch removed", thread_id=thread_id, run_id=run_id)
         return found
 
-    def _drop_run(self, thread_id: str, run_id: str) -> None:
+    async def _drop_run(self, thread_id: str, run_id: str) -> None:
         self.scheduler.cancel(("run", thread_id, run_id))
         self.runs.pop((thread_id, run_id), None)
-        self.store.remove_run_watch(thread_id, run_id)
+        await self.store.remove_run_watch(thread_id, run_id)
 
-    def watches(self) -> list[dict[str, object]]:
-        """Every watch, with what was last seen of it."""
+    async def watches(
+        self, *, finished: bool = False, after: tuple[str, str] | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, object]], tuple[str, str] | None]:
+        """A page of watches (active ones, or all with `finished`), ordered by (thread_id,
+        run_id), with what was last seen of each; and the key to ask the next page after."""
+        rows = await self.store.watch_page(finished=finished, after=after, limit=limit)
         out: list[dict[str, object]] = []
-        for t in self.store.thread_watches():
-            ts = self.threads.get(t.thread_id)
+        for thread_id, run_id, source, done in rows:
+            seen = self.runs.get((thread_id, run_id)) if run_id else self.threads.get(thread_id)
             out.append(
                 {
-                    "thread_id": t.thread_id,
-                    "run_id": None,
-                    "source": t.source,
-                    "active": True,
-                    "status": None,
-                    "last_poll": ts.last_poll if ts else None,
+                    "thread_id": thread_id,
+                    "run_id": run_id,
+                    "source": source,
+                    "active": not done,
+                    "status": seen.status if isinstance(seen, _RunState) else None,
+                    "last_poll": seen.last_poll if seen else None,
                 }
             )
-        for w in self.store.run_watches():
-            if w.source == "ignored":
-                continue
-            rs = self.runs.get((w.thread_id, w.run_id))
-            out.append(
-                {
-                    "thread_id": w.thread_id,
-                    "run_id": w.run_id,
-                    "source": w.source,
-                    "active": not w.done,
-                    "status": rs.status if rs else None,
-                    "last_poll": rs.last_poll if rs else None,
-                }
-            )
-        return out
+        more = len(rows) == limit
+        return out, ((rows[-1][0], rows[-1][1] or "") if rows and more else None)
 
-    def reload(self, new: Settings) -> None:
-        """Apply a new config: [[watch]] added and removed, [poll] cadence; state is kept.
-
-        Other sections (api, retry, state, webhook, http) take effect at the next restart.
-        """
-        old = {(w.thread_id, w.run_id) for w in self.settings.watch}
-        want = {(w.thread_id, w.run_id) for w in new.watch}
-        for thread_id, run_id in old - want:
-            self.remove_watch(thread_id, run_id)
-        for spec in new.watch:
-            if (spec.thread_id, spec.run_id) not in old:
-                self.add_watch(spec.thread_id, spec.run_id, source="config", include=spec.include)
-        unapplied = [
-            name
-            for name in ("api", "retry", "state", "webhook", "stdout", "log")
-            if getattr(new, name) != getattr(self.settings, name)
+    async def _drop_unconfigured(self, specs: Sequence[WatchSpec]) -> int:
+        """Stop the config watches (store source "config") that `specs` no longer lists."""
+        want = {(s.thread_id, s.run_id or None) for s in specs}
+        gone = [
+            (w.thread_id, w.run_id)
+            for w in await self.store.run_watches()
+            if w.source == "config" and (w.thread_id, w.run_id) not in want
+        ] + [
+            (t.thread_id, None)
+            for t in await self.store.thread_watches()
+            if t.source == "config" and (t.thread_id, None) not in want
         ]
-        if unapplied:
-            log.warning("reload: these sections change at the next restart", sections=unapplied)
+        for thread_id, run_id in gone:
+            await self.remove_watch(thread_id, run_id)
+        return len(gone)
+
+    async def reload(self, new: Settings) -> None:
+        """Apply a new config: [[watch]] added and removed, every [poll] and [retry] key;
+        state is kept. What needs a restart is named in one log line (`reloadable`)."""
+        removed = await self._drop_unconfigured(new.watch)
+        added = 0
+        for spec in new.watch:
+            added += await self.add_watch(
+                spec.thread_id, spec.run_id, source="config", include=spec.include
+            )
+            if await self.store.set_config_include(spec.thread_id, spec.run_id, spec.include):
+                await self._follow_include(spec, new.poll)
+        applied = changed_keys(self.settings.poll, new.poll, "poll")
+        applied += changed_keys(self.settings.retry, new.retry, "retry")
+        self._apply_poll(new.poll)
+        self.client.retry = new.retry
+        restart = restart_needed(self.settings, new)
+        if restart:
+            log.warning(f"reload: these settings change at the next restart: {', '.join(restart)}")
         self.settings = new
-        log.info("config reloaded", added=len(want - old), removed=len(old - want))
+        log.info("config reloaded", added=added, removed=removed, applied=applied)
+
+    async def _follow_include(self, spec: WatchSpec, poll: PollSettings) -> None:
+        """A [[watch]] whose `include` changed: its next polls (and its runs') use the new one."""
+        include = tuple(spec.include) if spec.include is not None else None
+        runs = [spec.run_id] if spec.run_id else []
+        if not spec.run_id and (thread := self.threads.get(spec.thread_id)) is not None:
+            thread.include = include
+            runs = [
+                w.run_id
+                for w in await self.store.run_watches(active_only=True)
+                if w.thread_id == spec.thread_id and w.source == "thread"
+            ]
+        for run_id in runs:
+            if (state := self.runs.get((spec.thread_id, run_id))) is not None:
+                state.include = include if include is not None else tuple(poll.include)
+                state.default_include = include is None
+
+    def _apply_poll(self, poll: PollSettings) -> None:
+        """[poll] in force from now: the cap, the budget ceiling, include, the cadence."""
+        self.scheduler.set_concurrency(poll.max_concurrency)
+        self.client.gate.set_ceiling(poll.max_requests_per_second)
+        for state in self.runs.values():
+            if state.default_include:
+                state.include = tuple(poll.include)
+            state.delay = min(max(state.delay, poll.interval), poll.max_interval)
+        self.scheduler.pull_in(poll.max_interval)
+
+    def poll_in_force(self) -> dict[str, object]:
+        """The [poll] settings the running daemon uses (after any reload)."""
+        return {
+            **self.settings.poll.model_dump(mode="json"),
+            "max_concurrency": self.scheduler.concurrency,
+        }
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         self._ready_callbacks.append(callback)
@@ -312,7 +369,9 @@ class Watcher:
 
     # -- one round ------------------------------------------------------------------------
 
-    def _emit(self, events: Sequence[Event], bodies: Sequence[str], seqs: Sequence[int]) -> None:
+    async def _emit(
+        self, events: Sequence[Event], bodies: Sequence[str], seqs: Sequence[int]
+    ) -> None:
         if not events:
             return
         for outbox in self.outboxes:
@@ -322,14 +381,14 @@ class Watcher:
                 self.metrics.events.labels(type=ev.type).inc()
         for sink in self.sinks:
             sink.write(bodies)
-            self.store.mark_delivered(sink.name, seqs)
+            await self.store.mark_delivered(sink.name, seqs)
 
-    def flush_pending(self) -> None:
+    async def flush_pending(self) -> None:
         """Events recorded but not yet written (a crash in between): write them first."""
         for sink in self.sinks:
-            while pending := self.store.pending(sink.name):
+            while pending := await self.store.pending(sink.name):
                 sink.write([p.body for p in pending])
-                self.store.mark_delivered(sink.name, [p.seq for p in pending])
+                await self.store.mark_delivered(sink.name, [p.seq for p in pending])
 
     def _api_error(self, exc: ApiError) -> None:
         if isinstance(exc, NotFoundError) and exc.api_missing and not self._api_missing_said:
@@ -370,7 +429,7 @@ class Watcher:
                 message = f"run {state.run_id} of thread {state.thread_id} not found"
             log.error(f"{message}; watch dropped", run_id=state.run_id, detail=str(exc))
             self.outcomes[key] = RunOutcome(error=message, exit_code=4)
-            self.store.remove_run_watch(state.thread_id, state.run_id)
+            await self.store.remove_run_watch(state.thread_id, state.run_id)
             self.runs.pop(key, None)
             return None
         except ApiError as exc:
@@ -387,7 +446,7 @@ class Watcher:
         if found.updates or obs.cursor != state.cursor or obs.done:
             bodies = [ev.to_json() for ev in found.events]  # encoded once, for store and sinks
             try:
-                seqs = self.store.record(
+                seqs = await self.store.record(
                     state.thread_id,
                     state.run_id,
                     found.events,
@@ -415,7 +474,7 @@ class Watcher:
             state.cursor = obs.cursor
             for oid in _up_to(obs.objects, obs.cursor, skip=state.run_id):
                 state.known.pop(oid, None)
-        self._emit(found.events, bodies, seqs)
+        await self._emit(found.events, bodies, seqs)
         for observer in self.observers:
             observer(obs.objects)
         changed = bool(found.events)
@@ -466,14 +525,14 @@ class Watcher:
             )
         state.last_poll = self.clock.wall()
         if found.ignored:
-            self.store.mark_runs_ignored(state.thread_id, found.ignored)
+            await self.store.mark_runs_ignored(state.thread_id, found.ignored)
         for run_id in found.new_runs:
-            self.store.add_run_watch(state.thread_id, run_id, "thread", state.include)
-            self.start_watch(state.thread_id, run_id, state.include)
+            await self.store.add_run_watch(state.thread_id, run_id, "thread", state.include)
+            await self.start_watch(state.thread_id, run_id, state.include)
             log.info("new run found", thread_id=state.thread_id, run_id=run_id)
         state.seen.update(found.ignored, found.new_runs)
         if not state.listed:
-            self.store.mark_thread_listed(state.thread_id)
+            await self.store.mark_thread_listed(state.thread_id)
             state.listed = True
         state.delay = next_delay(
             state.delay,
@@ -492,16 +551,16 @@ class Watcher:
 
     async def run(self) -> None:
         """Until stopped (or, for `watch`/`demo`, until every watch has ended)."""
-        self.flush_pending()
-        self.add_configured_watches()
-        self.start_all()
+        await self.flush_pending()
+        await self.add_configured_watches()
+        await self.start_all()
         self.ready = True
         for callback in self._ready_callbacks:
             callback()
         log.info(
             "watching",
-            runs=len(self.store.run_watches(active_only=True)),
-            threads=len(self.store.thread_watches()),
+            runs=len(self.runs),
+            threads=len(self.threads),
         )
         await self.scheduler.run()
         await anyio.lowlevel.checkpoint()

@@ -8,6 +8,7 @@ itself) and writes no access log.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,9 +48,11 @@ async def serve_asgi(
     host: str = "127.0.0.1",
     port: int = 0,
     on_ready: Callable[[int], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve `app` until cancelled; `on_ready` gets the bound port once it listens (port 0
-    picks a free one). `OSError` when it cannot listen or stops by itself."""
+    picks a free one). `OSError` when it cannot listen or stops by itself. With `sock` (a
+    socket already listening), serve on it instead of binding host:port."""
 
     config = uvicorn.Config(
         app,
@@ -70,7 +73,7 @@ async def serve_asgi(
             # shielded: a cancel only sets should_exit, and uvicorn closes its sockets and
             # connections itself within a tick (0.1 s) plus the graceful timeout
             with anyio.CancelScope(shield=True):
-                await server.serve()
+                await server.serve(sockets=[sock] if sock is not None else None)
         except SystemExit as exc:  # uvicorn's answer to a port it cannot bind
             exit_code.append(exc.code)
         finally:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok; 1 `watch --exit-status` and the run did not complete; 2 usage;
 3 the API key was refused; 4 not found (or no Assistants API at the base URL);
-73 the state file cannot be used; 78 bad configuration (EX_CONFIG).
+73 the state file cannot be used; 75 the [http] listen port is in use (EX_TEMPFAIL);
+78 bad configuration (EX_CONFIG).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from watcher.config import ConfigError, Settings
 from watcher.config_file import load_settings, with_watches
 from watcher.daemon import Notify, serve
 from watcher.ids import is_valid_id
+from watcher.listen import ListenError
 from watcher.simulator.scenario import ScenarioError
 from watcher.store import StateError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED_RUN, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 3, 4
-EXIT_STATE, EXIT_CONFIG = 73, 78
+EXIT_STATE, EXIT_TEMPFAIL, EXIT_CONFIG = 73, 75, 78
 
 log = structlog.get_logger("watcher.cli")
 
@@ -252,5 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateError as exc:
         print(f"runstep-watcher: state error: {exc}", file=sys.stderr)
         return EXIT_STATE
+    except ListenError as exc:  # in use: another process (an old instance?) holds the port
+        print(f"runstep-watcher: cannot listen: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL if exc.in_use else EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

@@ -248,6 +248,7 @@ class StdoutSettings(_Section):
 
 class StateSettings(_Section):
     path: Path = Path("runstep-watcher.db")
+    retention: float = Field(604800.0, gt=0)  # seconds a finished run is kept (7 days)
 
 
 class LogSettings(_Section):

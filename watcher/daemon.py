@@ -8,10 +8,12 @@ STOPPING through the notifier passed in.
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
+from functools import partial
 from typing import Protocol, TextIO
 
 import anyio
@@ -22,6 +24,8 @@ from watcher.app import Observer, Watcher
 from watcher.client import ApiClient
 from watcher.clock import AnyioClock
 from watcher.config import ConfigError, Settings
+from watcher.housekeeping import prune_forever
+from watcher.listen import listen_socket
 from watcher.metrics import Metrics
 from watcher.notify import watchdog_loop
 from watcher.ratelimit import RateGate
@@ -72,10 +76,10 @@ class _Silent:
     def watchdog(self) -> None: ...
 
 
-def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
+async def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
     notify.reloading(time.monotonic_ns() // 1000)
     try:
-        watcher.reload(reloader())
+        await watcher.reload(reloader())
     except ConfigError as exc:
         log.error(
             "reload refused: the new config is bad; the old one stays in force", error=str(exc)
@@ -94,7 +98,7 @@ async def _handle_signals(
             if signum == signal.SIGHUP:
                 if reloader is not None and not stopping:
                     log.info("reloading the config", signal=name)
-                    _reload(watcher, reloader, notify)
+                    await _reload(watcher, reloader, notify)
                 continue
             if stopping:
                 log.warning("second signal: stopping at once", signal=name)
@@ -149,6 +153,12 @@ async def serve(
     clock = AnyioClock()
     metrics = Metrics()
     with ExitStack() as stack:
+        # the endpoint's port first: "in use" is an exit code before anything starts
+        http_sock = (
+            stack.enter_context(listen_socket(settings.http.host, settings.http.port))
+            if settings.http is not None
+            else None
+        )
         store = Store(settings.state.path)
         stack.callback(store.close)
         sinks: list[LineSink] = []
@@ -202,8 +212,15 @@ async def serve(
                     )
                 if webhook is not None:
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
-                if settings.http is not None:
-                    await _start_http(tg, watcher, metrics, settings, webhook)
+                if not exit_when_done:
+                    retention = settings.state.retention
+                    tg.start_soon(
+                        _supervised,
+                        partial(prune_forever, watcher.store, retention=retention, clock=clock),
+                        name="state pruning",
+                    )
+                if settings.http is not None and http_sock is not None:
+                    await _start_http(tg, watcher, metrics, settings, webhook, http_sock)
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
                     lambda: watchdog_loop(
@@ -235,6 +252,7 @@ async def _start_http(
     metrics: Metrics,
     settings: Settings,
     webhook: object | None,
+    sock: socket.socket,
 ) -> None:
     from watcher.asgi import serve_asgi
     from watcher.http_api import create_http_app
@@ -247,7 +265,7 @@ async def _start_http(
         watcher,
         metrics,
         token=token,
-        webhook_depth=(lambda: watcher.store.queue_depth(SINK)) if webhook else None,
+        webhook_depth=partial(watcher.store.queue_depth, SINK) if webhook else None,
     )
     ready = anyio.Event()
 
@@ -256,7 +274,7 @@ async def _start_http(
         ready.set()
 
     tg.start_soon(
-        lambda: serve_asgi(app, host=http.host, port=http.port, on_ready=on_ready),
+        lambda: serve_asgi(app, host=http.host, port=http.port, on_ready=on_ready, sock=sock),
         name="http endpoint",
     )
     with anyio.fail_after(10):

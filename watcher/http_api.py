@@ -25,11 +25,32 @@ from watcher.metrics import Metrics
 __all__ = ["create_http_app"]
 
 Handler = Callable[[Request], Awaitable[Response]]
-DepthFn = Callable[[], dict[str, int]]
+DepthFn = Callable[[], Awaitable[dict[str, int]]]
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
+
+
+#: Watches per page of /status and GET /v1/watches: `?limit=` up to MAX_PAGE.
+PAGE, MAX_PAGE = 100, 1000
+
+
+async def _watch_page(watcher: Watcher, request: Request) -> dict[str, object] | JSONResponse:
+    """`?limit=N&after=CURSOR&all=1`: a page of watches and the cursor of the next, or a 422."""
+    q = request.query_params
+    raw = q.get("limit", str(PAGE))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        return _error(422, f"limit must be a whole number from 1 to {MAX_PAGE}", "limit")
+    after: tuple[str, str] | None = None
+    if "after" in q:
+        thread_id, _, run_id = q["after"].partition("/")
+        if not is_valid_id(thread_id) or (run_id and not is_valid_id(run_id)):
+            return _error(422, "after must be the `next` of the previous page", "after")
+        after = (thread_id, run_id)
+    finished = q.get("all", "0").lower() in ("1", "true", "yes")
+    watches, last = await watcher.watches(finished=finished, after=after, limit=int(raw))
+    return {"watches": watches, "next": "/".join(last) if last else None}
 
 
 def create_http_app(
@@ -56,7 +77,7 @@ def create_http_app(
     async def readyz(request: Request) -> Response:
         return JSONResponse({"ready": watcher.ready}, status_code=200 if watcher.ready else 503)
 
-    def _refresh_gauges() -> dict[str, int]:
+    async def _refresh_gauges() -> dict[str, int]:
         metrics.watched_runs.set(len(watcher.runs))
         metrics.watched_threads.set(len(watcher.threads))
         metrics.poll_lag.set(watcher.scheduler.lag)
@@ -64,23 +85,29 @@ def create_http_app(
         metrics.polls_in_flight.set(waiting["polls_in_flight"])
         metrics.oldest_poll_in_flight.set(waiting["oldest_poll_in_flight_seconds"])
         metrics.api_paused.set(waiting["api_paused_for_seconds"])
-        depth = webhook_depth() if webhook_depth else {"pending": 0, "dead": 0}
+        depth = await webhook_depth() if webhook_depth else {"pending": 0, "dead": 0}
         for state, n in depth.items():
             metrics.webhook_queue.labels(state=state).set(n)
         return depth
 
     async def metrics_endpoint(request: Request) -> Response:
-        _refresh_gauges()
+        await _refresh_gauges()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def status(request: Request) -> Response:
-        depth = _refresh_gauges()
+        page = await _watch_page(watcher, request)
+        if isinstance(page, JSONResponse):
+            return page
+        depth = await _refresh_gauges()
         h = metrics.health
         return JSONResponse(
             {
                 **watcher.health(),
-                "watches": watcher.watches(),
+                "watched": {"runs": len(watcher.runs), "threads": len(watcher.threads)},
+                "watches": page["watches"],
+                "watches_next": page["next"],
                 "webhook_queue": depth,
+                "poll": watcher.poll_in_force(),
                 "upstream": {
                     "last_success": h.last_success,
                     "consecutive_failures": h.consecutive_failures,
@@ -91,7 +118,8 @@ def create_http_app(
         )
 
     async def list_watches(request: Request) -> Response:
-        return JSONResponse({"watches": watcher.watches()})
+        page = await _watch_page(watcher, request)
+        return page if isinstance(page, JSONResponse) else JSONResponse(page)
 
     async def add_watch(request: Request) -> Response:
         try:
@@ -110,7 +138,7 @@ def create_http_app(
             )
         if run_id is not None and not is_valid_id(run_id):
             return _error(422, "run_id must be a plain ID (letters, digits, _ and -)", "run_id")
-        created = watcher.add_watch(str(thread_id), run_id and str(run_id), source="api")
+        created = await watcher.add_watch(str(thread_id), run_id and str(run_id), source="api")
         return JSONResponse(
             {"thread_id": thread_id, "run_id": run_id, "created": created},
             status_code=201 if created else 200,
@@ -122,7 +150,7 @@ def create_http_app(
         for name, value in (("thread_id", thread_id), ("run_id", run_id)):
             if value is not None and not is_valid_id(value):
                 return _error(422, f"{name} must be a plain ID", name)
-        if not watcher.remove_watch(thread_id, run_id):
+        if not await watcher.remove_watch(thread_id, run_id):
             return _error(404, "no such watch")
         return Response(status_code=204)
 

@@ -21,6 +21,11 @@ class RateGate:
         self._tat = clock.now()  # theoretical arrival time (GCRA)
         self._paused_until = 0.0
 
+    def set_ceiling(self, rate: float) -> None:
+        """A new `[poll] max_requests_per_second` (a reload): applies from the next request."""
+        self.rate = rate
+        self.burst = max(1.0, rate)
+
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self.clock.now() + seconds)
 

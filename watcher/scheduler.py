@@ -77,6 +77,23 @@ class Scheduler:
         heapq.heappush(self._heap, (entry.due, entry.seq, key))
         self._wake.set()
 
+    @property
+    def concurrency(self) -> int:
+        return int(self._limiter.total_tokens)
+
+    def set_concurrency(self, jobs: int) -> None:
+        """A new cap on jobs in flight (a reload); jobs already running finish."""
+        self._limiter.total_tokens = jobs
+        self._wake.set()
+
+    def pull_in(self, within: float) -> None:
+        """Jobs due later than `within` seconds from now become due then (a reload that
+        lowered `max_interval`). Jobs in flight are not touched: they reschedule themselves."""
+        latest = self.clock.now() + within
+        for key, entry in list(self._entries.items()):
+            if entry.due > latest:
+                self.schedule(key, entry.job, delay=within, fallback=entry.fallback)
+
     def cancel(self, key: Hashable) -> None:
         """Forget `key`; a run of it in flight finishes but is not rescheduled."""
         if self._entries.pop(key, None) is not None:

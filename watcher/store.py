@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.events import Event
+from watcher.retention import migrate, prune
 from watcher.transitions import ObjectState
 
 __all__ = [
@@ -152,6 +154,7 @@ class Store:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)
+            migrate(self._db, time.time())
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -187,9 +190,9 @@ class Store:
         """Runs a thread watch found already finished: remembered, never reported."""
         with self._tx():
             self._db.executemany(
-                "INSERT OR IGNORE INTO run_watches (thread_id, run_id, source, done)"
-                " VALUES (?, ?, 'ignored', 1)",
-                [(thread_id, r) for r in run_ids],
+                "INSERT OR IGNORE INTO run_watches (thread_id, run_id, source, done, done_at)"
+                " VALUES (?, ?, 'ignored', 1, ?)",
+                [(thread_id, r, time.time()) for r in run_ids],
             )
 
     def remove_run_watch(self, thread_id: str, run_id: str) -> None:
@@ -225,6 +228,49 @@ class Store:
             " ORDER BY rowid"
         )
         return [ThreadWatch(t, s, _include(i), a, bool(x)) for t, s, i, a, x in rows]
+
+    def set_config_include(
+        self, thread_id: str, run_id: str | None, include: Sequence[str] | None
+    ) -> bool:
+        """A config watch's `include` as the config now says (a thread watch's runs follow);
+        whether it changed."""
+        value = _include_text(include)
+        with self._tx():
+            if run_id:
+                return (
+                    self._db.execute(
+                        "UPDATE run_watches SET include = ? WHERE thread_id = ? AND run_id = ?"
+                        " AND source = 'config' AND include IS NOT ?",
+                        (value, thread_id, run_id, value),
+                    ).rowcount
+                    > 0
+                )
+            changed = self._db.execute(
+                "UPDATE thread_watches SET include = ? WHERE thread_id = ?"
+                " AND source = 'config' AND include IS NOT ?",
+                (value, thread_id, value),
+            ).rowcount
+            if changed:
+                self._db.execute(
+                    "UPDATE run_watches SET include = ? WHERE thread_id = ? AND source = 'thread'",
+                    (value, thread_id),
+                )
+            return changed > 0
+
+    def watch_page(
+        self, *, finished: bool, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str | None, str, bool]]:
+        """(thread_id, run_id or None, source, done) ordered by (thread_id, run_id), after
+        the `after` key (a thread watch's run_id is ""); finished runs only if asked."""
+        rows = self._db.execute(
+            "SELECT thread_id, run_id, source, done FROM ("
+            " SELECT thread_id, '' AS run_id, source, 0 AS done FROM thread_watches"
+            " UNION ALL SELECT thread_id, run_id, source, done FROM run_watches"
+            " WHERE source != 'ignored' AND (done = 0 OR ?))"
+            " WHERE (thread_id, run_id) > (?, ?) ORDER BY thread_id, run_id LIMIT ?",
+            (int(finished), *(after or ("", "")), limit),
+        )
+        return [(t, r or None, s, bool(d)) for t, r, s, d in rows]
 
     def mark_thread_listed(self, thread_id: str) -> None:
         self._db.execute("UPDATE thread_watches SET listed = 1 WHERE thread_id = ?", (thread_id,))
@@ -281,8 +327,10 @@ class Store:
                     [(seq, s, (deadlines or {}).get(s)) for s in sinks],
                 )
             self._db.execute(
-                "UPDATE run_watches SET cursor = ?, done = ? WHERE thread_id = ? AND run_id = ?",
-                (cursor, int(done), thread_id, run_id),
+                "UPDATE run_watches SET cursor = ?, done = ?,"
+                " done_at = CASE WHEN ? THEN COALESCE(done_at, ?) END"
+                " WHERE thread_id = ? AND run_id = ?",
+                (cursor, int(done), int(done), time.time(), thread_id, run_id),
             )
         return seqs
 
@@ -382,6 +430,10 @@ class Store:
             sql += " AND seq IN (SELECT seq FROM events WHERE created_at >= ?)"
             params.append(since)
         return self._db.execute(sql, params).rowcount
+
+    def prune(self, cutoff: float) -> Iterator[int]:
+        """What finished before `cutoff` goes, one short transaction per step (`retention`)."""
+        return prune(self._db, cutoff)
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

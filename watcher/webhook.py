@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from watcher import __version__
+from watcher.astore import AsyncStore
 from watcher.client import parse_retry_after
 from watcher.clock import Clock
 from watcher.config import WebhookSettings
@@ -69,7 +70,7 @@ class WebhookSink:
     def __init__(
         self,
         settings: WebhookSettings,
-        store: Store,
+        store: Store | AsyncStore,
         clock: Clock,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -78,7 +79,7 @@ class WebhookSink:
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.store = store
+        self.store = AsyncStore.wrap(store)  # SQLite off the event loop
         self.clock = clock
         self.jitter = jitter
         self._keys = [secret_key(s.get_secret_value()) for s in settings.secret]
@@ -135,7 +136,7 @@ class WebhookSink:
     async def _attempt(self, item: OutboxItem) -> None:
         ok, permanent, error, retry_after = await self._post(item)
         if ok:
-            self.store.mark_delivered(SINK, [item.seq])
+            await self.store.mark_delivered(SINK, [item.seq])
             self.delivered += 1
             self._count("delivered")
             return
@@ -151,7 +152,7 @@ class WebhookSink:
         )
         if permanent or now + delay > deadline:
             why = error if permanent else f"{error}; past max_age ({self.settings.max_age:.0f}s)"
-            self.store.mark_dead(SINK, item.seq, error=why)
+            await self.store.mark_dead(SINK, item.seq, error=why)
             self.dead += 1
             self._count("dead")
             log.error(
@@ -161,7 +162,7 @@ class WebhookSink:
                 attempts=attempts,
             )
             return
-        self.store.reschedule(SINK, item.seq, at=now + delay, error=error)
+        await self.store.reschedule(SINK, item.seq, at=now + delay, error=error)
         log.warning(
             "webhook delivery failed; will retry",
             event_id=item.event_id,
@@ -174,13 +175,15 @@ class WebhookSink:
         if self.metrics is not None:
             self.metrics.webhook_deliveries.labels(result=result).inc()
 
-    def _start_due(self, tg: anyio.abc.TaskGroup) -> int:
+    async def _start_due(self, tg: anyio.abc.TaskGroup) -> int:
         """Start the due head event of each run not in flight, while slots are free."""
         free = int(self._slots.available_tokens)
         if not free:
             return 0
         started = 0
-        heads = self.store.due_heads(SINK, self.clock.wall(), limit=free + len(self._in_flight))
+        heads = await self.store.due_heads(
+            SINK, self.clock.wall(), limit=free + len(self._in_flight)
+        )
         for item in heads:
             key = (item.thread_id, item.run_id)
             if key in self._in_flight or started >= free:
@@ -202,14 +205,14 @@ class WebhookSink:
     async def deliver_once(self) -> int:
         """One round (a test knob): attempt each run's due head event, wait for them all."""
         async with anyio.create_task_group() as tg:
-            started = self._start_due(tg)
-        self._log_depth()
+            started = await self._start_due(tg)
+        await self._log_depth()
         return started
 
-    def _log_depth(self) -> None:
+    async def _log_depth(self) -> None:
         """Log the queue depth when it changes, at most every DEPTH_LOG_EVERY seconds."""
         now = self.clock.now()
-        depth = self.store.queue_depth(SINK)
+        depth = await self.store.queue_depth(SINK)
         changed = depth != self._last_depth and (depth["pending"] or self._last_depth)
         if changed and (now - self._last_depth_log >= DEPTH_LOG_EVERY or not depth["pending"]):
             log.info("webhook queue depth", **depth)
@@ -223,11 +226,11 @@ class WebhookSink:
         """
         async with anyio.create_task_group() as tg:
             while True:
-                started = self._start_due(tg)
-                self._log_depth()
+                started = await self._start_due(tg)
+                await self._log_depth()
                 if started:
                     continue
-                due = self.store.next_due(SINK)
+                due = await self.store.next_due(SINK)
                 wait = IDLE_RECHECK if due is None else due - self.clock.wall()
                 if wait <= 0:  # what is due is in flight, or no slot is free: a finish wakes us
                     wait = IDLE_RECHECK
