@@ -198,6 +198,7 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     import time
 
     from watcher.store import Store
+    from watcher.textsafe import visible
     from watcher.webhook import SINK
 
     settings = load_settings(args.config, os.environ, {"state.path": args.state}, require_key=False)
@@ -206,10 +207,10 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
         if args.outbox_command == "list":
             items = store.outbox(SINK)
             print(f"{'state':8} {'attempts':>8}  {'event id':38} {'type':32} {'run':24} last error")
-            for it in items:
+            for it in items:  # API and receiver text: control characters made visible
                 print(
-                    f"{it.state:8} {it.attempts:>8}  {it.event_id:38} {it.type:32} "
-                    f"{it.run_id:24} {it.last_error or ''}"
+                    f"{it.state:8} {it.attempts:>8}  {visible(it.event_id):38} "
+                    f"{visible(it.type):32} {visible(it.run_id):24} {visible(it.last_error or '')}"
                 )
             depth = store.queue_depth(SINK)
             print(f"{depth['pending']} pending, {depth['dead']} dead", file=sys.stderr)
