@@ -24,6 +24,7 @@ from watcher.config_file import load_settings, with_watches
 from watcher.daemon import Notify, serve
 from watcher.ids import is_valid_id
 from watcher.simulator.scenario import ScenarioError
+from watcher.statefile import hold_lock
 from watcher.store import StateError
 
 __all__ = ["main"]
@@ -127,6 +128,7 @@ def _notifier() -> Notify | None:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": args.state})
     logs.configure(settings.log.level, secrets=_secrets(settings))
+    hold_lock(settings.state.path)  # one daemon per state file, for the process's life
     if not settings.watch:
         log.warning("no [[watch]] in the config: only watches already in the state file run")
 

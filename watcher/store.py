@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.events import Event
+from watcher.statefile import StateError, prepare
 from watcher.transitions import ObjectState
 
 __all__ = [
@@ -77,10 +78,6 @@ CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
 """
 
 
-class StateError(Exception):
-    """The state file cannot be used; the message says why. The file is left untouched."""
-
-
 @dataclass(frozen=True, slots=True)
 class RunWatch:
     thread_id: str
@@ -138,6 +135,7 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        prepare(self.path)  # 0600 (directory 0700) whatever the umask; no symlink
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 5000")
