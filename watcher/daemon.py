@@ -231,6 +231,7 @@ async def _start_http(
 ) -> None:
     from watcher.asgi import serve_asgi
     from watcher.http_api import create_http_app
+    from watcher.http_guards import served_hosts
     from watcher.webhook import SINK
 
     http = settings.http
@@ -241,6 +242,8 @@ async def _start_http(
         metrics,
         token=token,
         webhook_depth=(lambda: watcher.store.queue_depth(SINK)) if webhook else None,
+        hosts=served_hosts(http.host, http.allowed_hosts),
+        max_watches=http.max_watches,
     )
     ready = anyio.Event()
 
