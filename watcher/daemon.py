@@ -229,7 +229,7 @@ async def _start_http(
     settings: Settings,
     webhook: object | None,
 ) -> None:
-    from watcher.asgi import serve_asgi
+    from watcher.asgi import ConnectionLimits, serve_asgi
     from watcher.http_api import create_http_app
     from watcher.http_guards import served_hosts
     from watcher.webhook import SINK
@@ -252,7 +252,15 @@ async def _start_http(
         ready.set()
 
     tg.start_soon(
-        lambda: serve_asgi(app, host=http.host, port=http.port, on_ready=on_ready),
+        lambda: serve_asgi(
+            app,
+            host=http.host,
+            port=http.port,
+            on_ready=on_ready,
+            limits=ConnectionLimits(
+                max_connections=http.max_connections, header_timeout=http.header_timeout
+            ),
+        ),
         name="http endpoint",
     )
     with anyio.fail_after(10):
