@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import run_cli
+from watcher.config import ConfigError
+from watcher.config_file import load_settings
 
 KEY = "sk-exposure-SECRET-abcdef123456"
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -53,10 +55,12 @@ headers = {{ "X-Hook-Token" = "htoken-hook" }}
     ],
 )
 def test_errors_never_echo_url_passwords(tmp_path, field, text):
-    result = check(tmp_path, text)
-    assert result.returncode == 78
-    assert field in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert not [s for s in SECRETS if s in result.stderr]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, {"OPENAI_API_KEY": KEY})
+    assert str(err.value).startswith(field)
+    assert not [s for s in SECRETS if s in str(err.value)]
 
 
 @pytest.mark.parametrize(
@@ -64,38 +68,49 @@ def test_errors_never_echo_url_passwords(tmp_path, field, text):
     [
         "http://169.254.169.254/latest/meta-data/",
         "http://2852039166/",  # 169.254.169.254 spelled as one number
+        "http://0xa9.254.169.254/",
+        "http://[::ffff:169.254.169.254]/",
         "http://[fd00:ec2::254]/",
         "http://[fe80::1%25eth0]/",
-        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://metadata.google.internal./computeMetadata/v1/",
     ],
 )
 def test_webhook_to_link_local_or_metadata_is_refused(tmp_path, url):
     hook = f'[webhook]\nurl = "{url}"\nsecret = "{WHSEC}"\nallow_insecure_http = true\n'
-    refused = check(tmp_path, hook)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(hook)
+    with pytest.raises(ConfigError, match="allow_private_targets") as err:
+        load_settings(cfg, {"OPENAI_API_KEY": KEY})
+    assert str(err.value).startswith("webhook.url: ")
+    cfg.write_text(hook + "allow_private_targets = true\n")
+    assert load_settings(cfg, {"OPENAI_API_KEY": KEY}).webhook is not None
+
+
+def test_cli_refuses_a_metadata_webhook_and_a_short_token_with_78(tmp_path):
+    hook = f'[webhook]\nurl = "http://169.254.169.254/"\nsecret = "{WHSEC}"\n'
+    refused = check(tmp_path, hook + "allow_insecure_http = true\n")
     assert refused.returncode == 78, refused.stdout
     assert refused.stderr.count("\n") == 1 and "webhook.url" in refused.stderr
-    assert "allow_private_targets" in refused.stderr
-
-
-def test_webhook_to_metadata_allowed_when_asked(tmp_path):
-    hook = (
-        '[webhook]\nurl = "http://169.254.169.254/hook"\n'
-        f'secret = "{WHSEC}"\nallow_insecure_http = true\nallow_private_targets = true\n'
-    )
-    assert check(tmp_path, hook).returncode == 0
+    short = check(tmp_path, '[http]\nlisten = "0.0.0.0:9464"\ntoken = "short-token-15c"\n')
+    assert short.returncode == 78
+    assert "http.token" in short.stderr and "16" in short.stderr
+    assert "short-token-15c" not in short.stderr
 
 
 @pytest.mark.parametrize(
-    ("listen", "token", "code"),
+    ("listen", "token", "ok"),
     [
-        ("0.0.0.0:9464", "short-token-15c", 78),
-        ("0.0.0.0:9464", "long-enough-16ch", 0),
-        ("127.0.0.1:9464", "short", 0),  # loopback: any token
+        ("0.0.0.0:9464", "short-token-15c", False),
+        ("[::]:9464", "short-token-15c", False),
+        ("0.0.0.0:9464", "long-enough-16ch", True),
+        ("127.0.0.1:9464", "short", True),  # loopback: any token
     ],
 )
-def test_short_tokens_refused_beyond_loopback(tmp_path, listen, token, code):
-    result = check(tmp_path, f'[http]\nlisten = "{listen}"\ntoken = "{token}"\n')
-    assert result.returncode == code, result.stderr
-    if code:
-        assert "http.token" in result.stderr and "16" in result.stderr
-        assert token not in result.stderr
+def test_short_tokens_refused_beyond_loopback(tmp_path, listen, token, ok):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[http]\nlisten = "{listen}"\ntoken = "{token}"\n')
+    if ok:
+        assert load_settings(cfg, {"OPENAI_API_KEY": KEY}).http is not None
+    else:
+        with pytest.raises(ConfigError, match="at least 16 characters"):
+            load_settings(cfg, {"OPENAI_API_KEY": KEY})

@@ -4,6 +4,7 @@ the cap. The daemon as a process, HTTP over loopback."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def start(path: Path, extra: str = "") -> tuple[Daemon, str]:
 def endpoint(tmp_path_factory) -> Iterator[tuple[Daemon, str]]:
     d, url = start(
         tmp_path_factory.mktemp("guards"),
-        'allowed_hosts = ["watcher.internal"]\nmax_watches = 3\n',
+        'allowed_hosts = ["watcher.internal"]\nmax_watches = 3\nheader_timeout = 0.5\n',
     )
     try:
         yield d, url
@@ -129,3 +130,13 @@ def test_bearer_scheme_in_any_case(tmp_path):
             assert r.status_code == 401, wrong
     finally:
         d.kill()
+
+
+def test_a_request_head_that_never_ends_is_cut_off(endpoint):
+    _, url = endpoint
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
+        assert slow.recv(1024) == b""  # closed by the daemon, not by our timeout
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+        assert silent.recv(1024) == b""

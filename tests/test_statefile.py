@@ -39,11 +39,15 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_a_second_daemon_on_the_same_state_file_refuses_to_start(tmp_path):
-    cfg = config(tmp_path, tmp_path / "state.db", http=True)
+def test_one_daemon_per_state_file_and_private_files_whatever_the_umask(tmp_path, umask_022):
+    state = tmp_path / "new-dir" / "state.db"
+    cfg = config(tmp_path, state, http=True)
     first = Daemon("run", "--config", cfg, OPENAI_BASE_URL=BASE)
     try:
         first.wait_log("http endpoint listening")
+        files = [state, Path(f"{state}-wal"), Path(f"{state}-shm"), Path(f"{state}.lock")]
+        assert {p.name: oct(mode(p)) for p in files} == {p.name: "0o600" for p in files}
+        assert oct(mode(state.parent)) == "0o700"
         second = run_cli("run", "--config", cfg, OPENAI_BASE_URL=BASE, timeout=30)
         assert second.returncode == 73, second.stderr
         lines = second.stderr.strip().splitlines()
@@ -54,24 +58,6 @@ def test_a_second_daemon_on_the_same_state_file_refuses_to_start(tmp_path):
         assert listed.returncode == 0, listed.stderr
     finally:
         assert first.stop() == 0
-    # once the first is gone, the state file is free again
-    third = Daemon("run", "--config", cfg, OPENAI_BASE_URL=BASE)
-    try:
-        third.wait_log("http endpoint listening")
-    finally:
-        third.kill()
-
-
-def test_state_file_wal_shm_and_directory_are_private_whatever_the_umask(tmp_path, umask_022):
-    state = tmp_path / "new-dir" / "state.db"
-    d = Daemon("run", "--config", config(tmp_path, state, http=True), OPENAI_BASE_URL=BASE)
-    try:
-        d.wait_log("http endpoint listening")
-        files = [state, Path(f"{state}-wal"), Path(f"{state}-shm"), Path(f"{state}.lock")]
-        assert {p.name: oct(mode(p)) for p in files} == {p.name: "0o600" for p in files}
-        assert oct(mode(state.parent)) == "0o700"
-    finally:
-        d.kill()
 
 
 @pytest.mark.parametrize("command", [("run",), ("outbox", "list")])
