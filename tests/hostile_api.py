@@ -1,7 +1,7 @@
 """A hostile Assistants API on 127.0.0.1: answers every run and step list from a script.
 
-`answers(path, n)` gives the JSON body of the n-th request (from 0) to a path, so a test
-can make an object's status change between polls.
+`answers(path, n)` gives the JSON body of the n-th request (from 0) to a path, or a
+(status, body) pair, so a test can make an object's status change between polls.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ class HostileApi:
                 with lock:
                     n = api.counts[path]
                     api.counts[path] += 1
-                body = json.dumps(answers(path, n)).encode()
-                self.send_response(200)
+                answer = answers(path, n)
+                status, answer = answer if isinstance(answer, tuple) else (200, answer)
+                body = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()

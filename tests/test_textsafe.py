@@ -20,6 +20,23 @@ TITLE = "\x1b]0;PWNED\x07"  # retitles a terminal
 CLEAR = "\x1b[2J\x1b[H"  # clears it
 
 
+def read_all(master: int, timeout: float = 30) -> str:
+    """What a pty shows until the process closes it (or `timeout`)."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not select.select([master], [], [], deadline - time.monotonic())[0]:
+            break
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
 def _answers(path: str, n: int) -> Any:
     first = n == 0
     if path.endswith("/steps"):
@@ -68,19 +85,8 @@ def test_live_view_shows_escapes_and_markup_as_text_and_exits(tmp_path):
         env=env(OPENAI_BASE_URL=api.base_url, COLUMNS="160"),
     )
     os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + 30
     try:
-        while time.monotonic() < deadline:
-            if not select.select([master], [], [], deadline - time.monotonic())[0]:
-                break
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
+        screen = read_all(master)
         # today: a markup error on every redraw, so it never ends
         assert proc.wait(1) == 0
     finally:
@@ -88,7 +94,6 @@ def test_live_view_shows_escapes_and_markup_as_text_and_exits(tmp_path):
         proc.wait(10)
         os.close(master)
         api.close()
-    screen = b"".join(chunks).decode("utf-8", "replace")
     assert TITLE not in screen and "\x1b[2J" not in screen
     assert "\\x1b]0;PWNED\\x07" in screen and "\\x1b[2J" in screen
     assert "[/oops]" in screen
@@ -117,3 +122,28 @@ def test_outbox_list_shows_control_characters_as_escapes(tmp_path):
     assert len(listed.stdout.splitlines()) == 2  # the header and one row
     assert "completed\\x1b[2J\\nFAKE LINE" in listed.stdout
     assert "\\x1b]0;PWNED\\x07\\r\\nanother line" in listed.stdout
+
+
+def test_api_error_text_reaches_a_terminal_escaped(tmp_path):
+    """The API's error message, in log lines and in the final error line, on a terminal."""
+    refusal = {"error": {"message": "bad key" + TITLE + CLEAR, "type": "invalid_request"}}
+    api = HostileApi(lambda path, n: (401, refusal))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "watch", "thread_a", "run_1"],
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=env(OPENAI_BASE_URL=api.base_url, OPENAI_API_KEY="sk-textsafe-0123456789"),
+    )
+    os.close(slave)
+    try:
+        screen = read_all(master)
+        assert proc.wait(1) == 3
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(master)
+        api.close()
+    assert "\x1b" not in screen  # no escape sequence at all: logs are plain on a terminal
+    assert "bad key\\x1b]0;PWNED" in screen

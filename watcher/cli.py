@@ -26,6 +26,7 @@ from watcher.ids import is_valid_id
 from watcher.simulator.scenario import ScenarioError
 from watcher.statefile import hold_lock
 from watcher.store import StateError
+from watcher.textsafe import visible
 
 __all__ = ["main"]
 
@@ -151,7 +152,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     if outcome is None:
         return EXIT_OK  # stopped by a signal before the run ended
     if outcome.error:
-        print(f"runstep-watcher: {outcome.error}", file=sys.stderr)
+        print(f"runstep-watcher: {visible(outcome.error)}", file=sys.stderr)  # API text
         return outcome.exit_code
     return outcome.exit_code if args.exit_status else EXIT_OK
 
@@ -200,7 +201,6 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     import time
 
     from watcher.store import Store
-    from watcher.textsafe import visible
     from watcher.webhook import SINK
 
     settings = load_settings(args.config, os.environ, {"state.path": args.state}, require_key=False)
