@@ -28,6 +28,7 @@ from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
 from watcher.transitions import ObjectState, Observed, detect
+from watcher.urls import mask_url
 
 __all__ = ["NO_API_MESSAGE", "Observer", "RunOutcome", "Watcher"]
 
@@ -393,7 +394,7 @@ class Watcher:
     def _api_error(self, exc: ApiError) -> None:
         if isinstance(exc, NotFoundError) and exc.api_missing and not self._api_missing_said:
             self._api_missing_said = True
-            log.error(NO_API_MESSAGE.format(base_url=self.settings.api.base_url))
+            log.error(NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url)))
 
     async def poll_run(self, state: _RunState) -> float | None:
         """One round for one run; the delay until the next, or None when its watch ends."""
@@ -424,7 +425,7 @@ class Watcher:
         except NotFoundError as exc:
             self._api_error(exc)
             if exc.api_missing:
-                message = NO_API_MESSAGE.format(base_url=self.settings.api.base_url)
+                message = NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url))
             else:
                 message = f"run {state.run_id} of thread {state.thread_id} not found"
             log.error(f"{message}; watch dropped", run_id=state.run_id, detail=str(exc))

@@ -2,11 +2,15 @@
 
 The host process owns signals and stdout: uvicorn installs no signal handlers, configures
 no logging (its loggers propagate to whatever the process set up, never to stdout by
-itself) and writes no access log.
+itself) and writes no access log. With `limits` (the daemon's endpoint), connections are
+bounded as `watcher.connlimits` describes; without (the simulator, which the benchmark
+drives with many connections), uvicorn's defaults hold. Either way a failed accept() for
+lack of descriptors is logged once a minute, not once per attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Callable, Iterator
@@ -15,7 +19,9 @@ from typing import Any
 import anyio
 import uvicorn
 
-__all__ = ["serve_asgi"]
+from watcher.connlimits import ConnectionLimits, ExhaustionGuard, limited_protocol
+
+__all__ = ["ConnectionLimits", "serve_asgi"]
 
 _SHUTDOWN_SECONDS = 5.0  # a bound on the graceful close after a cancel
 
@@ -49,11 +55,23 @@ async def serve_asgi(
     port: int = 0,
     on_ready: Callable[[int], None] | None = None,
     sock: socket.socket | None = None,
+    limits: ConnectionLimits | None = None,
 ) -> None:
     """Serve `app` until cancelled; `on_ready` gets the bound port once it listens (port 0
     picks a free one). `OSError` when it cannot listen or stops by itself. With `sock` (a
     socket already listening), serve on it instead of binding host:port."""
 
+    bounded: dict[str, Any] = {}
+    shed = None
+    if limits is not None:
+        protocol, shed = limited_protocol(limits)
+        bounded = {
+            "http": protocol,
+            "timeout_keep_alive": limits.keep_alive,
+            "h11_max_incomplete_event_size": limits.max_header_bytes,
+            "backlog": limits.backlog,
+        }
+    guard = ExhaustionGuard(asyncio.get_running_loop(), shed)
     config = uvicorn.Config(
         app,
         host=host,
@@ -63,6 +81,7 @@ async def serve_asgi(
         lifespan="off",
         server_header=False,
         timeout_graceful_shutdown=1,  # then in-flight requests (a delay fault) are cancelled
+        **bounded,
     )
     server = _Server(config)
     stopped = anyio.Event()
@@ -84,14 +103,17 @@ async def serve_asgi(
         tg.start_soon(run, name=f"http {host}:{port}")
         try:
             await server.up.wait()
-            if server.started and not stopped.is_set() and on_ready is not None:
-                on_ready(server.port())
+            if server.started and not stopped.is_set():
+                guard.install({s.fileno() for srv in server.servers for s in srv.sockets})
+                if on_ready is not None:
+                    on_ready(server.port())
             await stopped.wait()
         finally:
             server.should_exit = True
             with anyio.move_on_after(_SHUTDOWN_SECONDS, shield=True):
                 await stopped.wait()
             server.force_exit = True
+            guard.uninstall()
     if exit_code or not server.started:
         raise OSError(f"cannot listen on {host}:{port}")
     raise OSError(f"the HTTP server on {host}:{port} stopped by itself")

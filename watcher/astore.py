@@ -68,6 +68,8 @@ class AsyncStore:
     remove_thread_watch = _threaded(Store.remove_thread_watch)
     thread_watches = _threaded(Store.thread_watches)
     watch_page = _threaded(Store.watch_page)
+    watch_count = _threaded(Store.watch_count)
+    has_watch = _threaded(Store.has_watch)
     set_config_include = _threaded(Store.set_config_include)
     mark_thread_listed = _threaded(Store.mark_thread_listed)
     runs_of_thread = _threaded(Store.runs_of_thread)

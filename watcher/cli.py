@@ -26,7 +26,9 @@ from watcher.daemon import Notify, serve
 from watcher.ids import is_valid_id
 from watcher.listen import ListenError
 from watcher.simulator.scenario import ScenarioError
+from watcher.statefile import hold_lock
 from watcher.store import StateError
+from watcher.textsafe import visible
 
 __all__ = ["main"]
 
@@ -129,6 +131,7 @@ def _notifier() -> Notify | None:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": args.state})
     logs.configure(settings.log.level, secrets=_secrets(settings))
+    hold_lock(settings.state.path)  # one daemon per state file, for the process's life
     if not settings.watch:
         log.warning("no [[watch]] in the config: only watches already in the state file run")
 
@@ -151,7 +154,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     if outcome is None:
         return EXIT_OK  # stopped by a signal before the run ended
     if outcome.error:
-        print(f"runstep-watcher: {outcome.error}", file=sys.stderr)
+        print(f"runstep-watcher: {visible(outcome.error)}", file=sys.stderr)  # API text
         return outcome.exit_code
     return outcome.exit_code if args.exit_status else EXIT_OK
 
@@ -208,10 +211,10 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
         if args.outbox_command == "list":
             items = store.outbox(SINK)
             print(f"{'state':8} {'attempts':>8}  {'event id':38} {'type':32} {'run':24} last error")
-            for it in items:
+            for it in items:  # API and receiver text: control characters made visible
                 print(
-                    f"{it.state:8} {it.attempts:>8}  {it.event_id:38} {it.type:32} "
-                    f"{it.run_id:24} {it.last_error or ''}"
+                    f"{it.state:8} {it.attempts:>8}  {visible(it.event_id):38} "
+                    f"{visible(it.type):32} {visible(it.run_id):24} {visible(it.last_error or '')}"
                 )
             depth = store.queue_depth(SINK)
             print(f"{depth['pending']} pending, {depth['dead']} dead", file=sys.stderr)

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from watcher.ids import is_valid_id
+from watcher.urls import MASK, is_metadata_or_link_local, mask_url
 
 __all__ = [
     "ApiSettings",
@@ -179,6 +180,7 @@ class WebhookSettings(_Section):
     max_age: float = Field(259200.0, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
     allow_insecure_http: bool = False
+    allow_private_targets: bool = False  # link-local and cloud metadata addresses
     schedule: tuple[float, ...] = STANDARD_SCHEDULE
     max_concurrency: int = Field(8, ge=1, le=256)
 
@@ -198,7 +200,12 @@ class WebhookSettings(_Section):
     def _url_and_secret(self) -> WebhookSettings:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"url: must be an https:// URL (got {self.url!r})")
+            raise ValueError(f"url: must be an https:// URL (got {mask_url(self.url)!r})")
+        if is_metadata_or_link_local(self.url) and not self.allow_private_targets:
+            raise ValueError(
+                "url: a link-local or cloud metadata address is refused "
+                "(allow_private_targets = true allows it)"
+            )
         if parts.scheme == "http" and not (is_loopback_url(self.url) or self.allow_insecure_http):
             raise ValueError(
                 "url: https is required unless the host is loopback or allow_insecure_http = true"
@@ -211,10 +218,25 @@ class WebhookSettings(_Section):
         return self
 
 
+MIN_TOKEN_LENGTH = 16  # beyond loopback
+
+
 class HttpSettings(_Section):
     listen: str = "127.0.0.1:9464"
     token: SecretStr | None = None
     token_file: Path | None = None
+    allowed_hosts: tuple[str, ...] = ()  # Host names accepted besides the listen address
+    max_watches: int = Field(10_000, ge=1)
+    max_connections: int = Field(100, ge=1, le=100_000)
+    header_timeout: float = Field(10.0, gt=0)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for host in value:
+            if not host or any(c in host for c in "/@ ?#") or not host.isprintable():
+                raise ValueError(f"{host!r} is not a host name (no scheme, path or port)")
+        return tuple(h.lower().strip("[]") for h in value)
 
     @field_validator("listen")
     @classmethod
@@ -238,6 +260,15 @@ class HttpSettings(_Section):
             raise ValueError(
                 "token: required when listening beyond loopback (token, token_file, "
                 "$RUNSTEP_WATCHER_HTTP_TOKEN or the http-token credential)"
+            )
+        if (
+            self.token is not None
+            and len(self.token.get_secret_value()) < MIN_TOKEN_LENGTH
+            and not is_loopback_url(f"http://{self.listen}")
+        ):
+            raise ValueError(
+                f"token: must be at least {MIN_TOKEN_LENGTH} characters "
+                "when listening beyond loopback"
             )
         return self
 
@@ -273,5 +304,15 @@ class Settings(_Section):
     watch: tuple[WatchSpec, ...] = ()
 
     def masked(self) -> dict[str, Any]:
-        """The resolved settings as plain data, secrets shown as `**********`."""
-        return self.model_dump(mode="json")
+        """The resolved settings as plain data, secrets shown as `**********`: the key,
+        passwords in URLs, query values, and header values."""
+        data = self.model_dump(mode="json")
+        for section in (data["api"], data["webhook"]):
+            if section is None:
+                continue
+            for key in ("base_url", "url"):
+                if key in section:
+                    section[key] = mask_url(section[key])
+            section["headers"] = dict.fromkeys(section["headers"], MASK)
+        data["api"]["query"] = dict.fromkeys(data["api"]["query"], MASK)
+        return data

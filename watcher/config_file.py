@@ -23,6 +23,7 @@ from watcher.config import (
     Settings,
     WatchSpec,
 )
+from watcher.urls import mask_url
 
 __all__ = ["load_settings", "with_watches"]
 
@@ -192,8 +193,10 @@ def _describe(exc: ValidationError) -> str:
     if err["type"] == "missing":
         return f"{field}: required"
     shown = err.get("input")
+    if isinstance(shown, str) and field.endswith("url"):
+        shown = mask_url(shown)  # a password or a token in its query: never echoed
     if (
-        any(w in field for w in ("key", "secret", "token", "proxy"))
+        any(w in field for w in ("key", "secret", "token", "proxy", "headers", "query"))
         or isinstance(shown, dict | list)
         or shown is None
         or repr(shown) in msg

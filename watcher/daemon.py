@@ -254,8 +254,9 @@ async def _start_http(
     webhook: object | None,
     sock: socket.socket,
 ) -> None:
-    from watcher.asgi import serve_asgi
+    from watcher.asgi import ConnectionLimits, serve_asgi
     from watcher.http_api import create_http_app
+    from watcher.http_guards import served_hosts
     from watcher.webhook import SINK
 
     http = settings.http
@@ -266,6 +267,8 @@ async def _start_http(
         metrics,
         token=token,
         webhook_depth=partial(watcher.store.queue_depth, SINK) if webhook else None,
+        hosts=served_hosts(http.host, http.allowed_hosts),
+        max_watches=http.max_watches,
     )
     ready = anyio.Event()
 
@@ -274,7 +277,16 @@ async def _start_http(
         ready.set()
 
     tg.start_soon(
-        lambda: serve_asgi(app, host=http.host, port=http.port, on_ready=on_ready, sock=sock),
+        lambda: serve_asgi(
+            app,
+            host=http.host,
+            port=http.port,
+            on_ready=on_ready,
+            sock=sock,
+            limits=ConnectionLimits(
+                max_connections=http.max_connections, header_timeout=http.header_timeout
+            ),
+        ),
         name="http endpoint",
     )
     with anyio.fail_after(10):

@@ -7,18 +7,19 @@ pod, and an API outage must not pull the app out of service. Upstream health is 
 
 from __future__ import annotations
 
-import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from watcher.app import Watcher
+from watcher.http_guards import RequestGuard, bearer_matches
 from watcher.ids import is_valid_id
 from watcher.metrics import Metrics
 
@@ -59,12 +60,16 @@ def create_http_app(
     *,
     token: str | None,
     webhook_depth: DepthFn | None = None,
+    hosts: Iterable[str] | None = None,
+    max_watches: int | None = None,
 ) -> Starlette:
+    """`hosts`: the Host names served (None: any); `max_watches`: a cap on the watches."""
+
     def protected(handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
             if token is not None:
                 given = request.headers.get("authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                if not bearer_matches(given, token):
                     return _error(401, "a bearer token is required")
             return await handler(request)
 
@@ -124,7 +129,7 @@ def create_http_app(
     async def add_watch(request: Request) -> Response:
         try:
             body: Any = json.loads(await request.body())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return _error(422, "the body must be a JSON object", None)
         if not isinstance(body, dict):
             return _error(422, "the body must be a JSON object", None)
@@ -138,11 +143,20 @@ def create_http_app(
             )
         if run_id is not None and not is_valid_id(run_id):
             return _error(422, "run_id must be a plain ID (letters, digits, _ and -)", "run_id")
+        if max_watches is not None and await _is_full(str(thread_id), run_id, max_watches):
+            return _error(507, f"too many watches (max_watches = {max_watches}); delete some")
         created = await watcher.add_watch(str(thread_id), run_id and str(run_id), source="api")
         return JSONResponse(
             {"thread_id": thread_id, "run_id": run_id, "created": created},
             status_code=201 if created else 200,
         )
+
+    async def _is_full(thread_id: str, run_id: object, cap: int) -> bool:
+        """At the cap, and this watch is not one of them (adding it again is fine)."""
+        store = watcher.store
+        if await store.watch_count() < cap:
+            return False
+        return not await store.has_watch(thread_id, str(run_id) if run_id else None)
 
     async def delete_watch(request: Request) -> Response:
         thread_id = request.path_params["thread_id"]
@@ -165,4 +179,4 @@ def create_http_app(
         Route("/v1/watches/{thread_id}", protected(delete_watch), methods=["DELETE"]),
         Route("/v1/watches/{thread_id}/{run_id}", protected(delete_watch), methods=["DELETE"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(RequestGuard, hosts=hosts)])

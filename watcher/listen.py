@@ -20,13 +20,18 @@ class ListenError(Exception):
         self.in_use = in_use
 
 
-def listen_socket(host: str, port: int, *, what: str = "[http] listen") -> socket.socket:
-    """A listening TCP socket on host:port (port 0: any free port), or `ListenError`."""
+def listen_socket(
+    host: str, port: int, *, what: str = "[http] listen", backlog: int = 64
+) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: any free port), or `ListenError`.
+
+    A short backlog: asyncio accepts a whole backlog at once, before any connection cap
+    can act (see `watcher.connlimits`)."""
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, _, _, _, address = infos[0]
-        return socket.create_server(address, family=family, backlog=2048)
+        return socket.create_server(address, family=family, backlog=backlog)
     except OSError as exc:
         in_use = exc.errno == errno.EADDRINUSE
         reason = "address already in use" if in_use else (exc.strerror or str(exc))

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from watcher.textsafe import markup, visible
 from watcher.transitions import Observed
 
 __all__ = ["LiveView"]
@@ -104,8 +105,8 @@ class LiveView:
         for run_id, run in self.runs.items():
             status = str(run.data.get("status", "?"))
             title = Text.assemble(
-                (f"{run_id} ", "bold"),
-                (status, _STYLE.get(status, "")),
+                (f"{visible(run_id)} ", "bold"),
+                (visible(status), _STYLE.get(status, "")),
                 f"  {_elapsed(run.data, now)}  tokens {_tokens(run.data) or '-'}",
             )
             table = Table(title=title, title_justify="left", expand=False, box=None)
@@ -114,9 +115,9 @@ class LiveView:
             for step_id, step in run.steps.items():
                 st = str(step.get("status", "?"))
                 table.add_row(
-                    step_id,
-                    _describe_step(step),
-                    Text(st, _STYLE.get(st, "")),
+                    markup(step_id),
+                    markup(_describe_step(step)),
+                    Text(visible(st), _STYLE.get(st, "")),
                     _elapsed(step, now),
                     _tokens(step),
                 )

@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from watcher.textsafe import visible
+
 __all__ = ["configure"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -29,6 +31,14 @@ def _scrubber(secrets: list[str]) -> structlog.types.Processor:
         return event_dict
 
     return scrub
+
+
+def _visible(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """On a terminal: control characters in values (API text) shown as escapes."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = visible(value)
+    return event_dict
 
 
 def configure(
@@ -48,6 +58,7 @@ def configure(
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _scrubber([s for s in secrets if s]),
+            *([_visible] if pretty else []),  # JSON lines escape them already
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, 20)),

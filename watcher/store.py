@@ -16,6 +16,7 @@ from pathlib import Path
 
 from watcher.events import Event
 from watcher.retention import migrate, prune
+from watcher.statefile import StateError, prepare
 from watcher.transitions import ObjectState
 
 __all__ = [
@@ -79,10 +80,6 @@ CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
 """
 
 
-class StateError(Exception):
-    """The state file cannot be used; the message says why. The file is left untouched."""
-
-
 @dataclass(frozen=True, slots=True)
 class RunWatch:
     thread_id: str
@@ -140,6 +137,7 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        prepare(self.path)  # 0600 (directory 0700) whatever the umask; no symlink
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 5000")
@@ -271,6 +269,24 @@ class Store:
             (int(finished), *(after or ("", "")), limit),
         )
         return [(t, r or None, s, bool(d)) for t, r, s, d in rows]
+
+    def watch_count(self) -> int:
+        """How many watches `watch_page(finished=True)` lists, in all."""
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM thread_watches)"
+            " + (SELECT COUNT(*) FROM run_watches WHERE source != 'ignored')"
+        ).fetchone()
+        return int(row[0])
+
+    def has_watch(self, thread_id: str, run_id: str | None) -> bool:
+        if not run_id:
+            sql = "SELECT 1 FROM thread_watches WHERE thread_id = ?"
+            return self._db.execute(sql, (thread_id,)).fetchone() is not None
+        sql = (
+            "SELECT 1 FROM run_watches WHERE thread_id = ? AND run_id = ?"
+            " AND source != 'ignored'"
+        )
+        return self._db.execute(sql, (thread_id, run_id)).fetchone() is not None
 
     def mark_thread_listed(self, thread_id: str) -> None:
         self._db.execute("UPDATE thread_watches SET listed = 1 WHERE thread_id = ?", (thread_id,))
