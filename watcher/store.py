@@ -74,6 +74,68 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (sink, seq)
 );
 CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (sink, state, seq);
+"""
+
+# The outbox's heads: per sink and run, the oldest pending delivery, with when it is due.
+# Triggers keep it right whoever writes `deliveries` (record, delivery, dead letter, replay,
+# purge, pruning): a dispatch turn reads a few index entries, never the whole backlog.
+_OUTBOX_HEADS = """
+CREATE TABLE IF NOT EXISTS outbox_heads (
+    sink TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    due REAL NOT NULL,
+    PRIMARY KEY (sink, thread_id, run_id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_heads_seq ON outbox_heads (sink, seq);
+CREATE INDEX IF NOT EXISTS outbox_heads_due ON outbox_heads (sink, due, seq);
+CREATE TRIGGER IF NOT EXISTS outbox_head_added AFTER INSERT ON deliveries
+WHEN NEW.state = 'pending' BEGIN
+    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
+    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
+    WHERE seq = NEW.seq
+    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
+    WHERE excluded.seq < outbox_heads.seq;
+END;
+CREATE TRIGGER IF NOT EXISTS outbox_head_back AFTER UPDATE OF state ON deliveries
+WHEN OLD.state != 'pending' AND NEW.state = 'pending' BEGIN
+    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
+    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
+    WHERE seq = NEW.seq
+    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
+    WHERE excluded.seq < outbox_heads.seq;
+END;
+CREATE TRIGGER IF NOT EXISTS outbox_head_rescheduled AFTER UPDATE OF next_attempt_at
+ON deliveries WHEN NEW.state = 'pending' BEGIN
+    UPDATE outbox_heads SET due = NEW.next_attempt_at WHERE sink = NEW.sink AND seq = NEW.seq;
+END;
+"""
+
+# A head that is delivered, dead-lettered or deleted hands over to the next pending delivery
+# of its run (the events of a run are indexed by seq), or goes.
+_HEAD_GONE = """
+    INSERT OR REPLACE INTO outbox_heads (sink, thread_id, run_id, seq, due)
+    SELECT h.sink, h.thread_id, h.run_id, d.seq, d.next_attempt_at FROM outbox_heads h
+    JOIN events e ON e.thread_id = h.thread_id AND e.run_id = h.run_id AND e.seq > h.seq
+    JOIN deliveries d ON d.sink = h.sink AND d.seq = e.seq AND d.state = 'pending'
+    WHERE h.sink = OLD.sink AND h.seq = OLD.seq ORDER BY e.seq LIMIT 1;
+    DELETE FROM outbox_heads WHERE sink = OLD.sink AND seq = OLD.seq;
+"""
+_OUTBOX_HEADS += f"""
+CREATE TRIGGER IF NOT EXISTS outbox_head_delivered AFTER DELETE ON deliveries
+WHEN OLD.state = 'pending' BEGIN {_HEAD_GONE} END;
+CREATE TRIGGER IF NOT EXISTS outbox_head_dead AFTER UPDATE OF state ON deliveries
+WHEN OLD.state = 'pending' AND NEW.state != 'pending' BEGIN {_HEAD_GONE} END;
+"""
+
+# Filling the heads of a state file written before they existed: once, when it is created.
+_FILL_OUTBOX_HEADS = """
+INSERT OR IGNORE INTO outbox_heads (sink, thread_id, run_id, seq, due)
+SELECT d.sink, e.thread_id, e.run_id, d.seq, d.next_attempt_at FROM deliveries d
+JOIN events e ON e.seq = d.seq WHERE d.state = 'pending' ORDER BY d.seq
 """
 
 
@@ -152,11 +214,20 @@ class Store:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_outbox_heads()
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state file {self.path}: {exc}") from None
+
+    def _add_outbox_heads(self) -> None:
+        """The outbox heads table, its indexes and triggers; filled once if it is new."""
+        new = not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_heads'"
+        ).fetchone()
+        fill = _FILL_OUTBOX_HEADS + ";" if new else ""  # idempotent: a race only repeats it
+        self._db.executescript(f"BEGIN IMMEDIATE; {_OUTBOX_HEADS} {fill} COMMIT;")
 
     def _read_version(self) -> int | None:
         try:
@@ -310,25 +381,53 @@ class Store:
     # -- the webhook outbox -------------------------------------------------------------------
 
     def due_heads(self, sink: str, now: float, *, limit: int = 100) -> list[OutboxItem]:
-        """The oldest pending event of each run, if due: a failing one holds back its run only."""
+        """The oldest pending event of each run, if due: a failing one holds back its run only.
+
+        Earliest due first (never tried: due at 0, oldest first); read from the heads index.
+        """
         rows = self._db.execute(
             "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
             " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
-            " FROM deliveries d JOIN events e ON e.seq = d.seq"
-            " WHERE d.seq IN (SELECT MIN(d2.seq) FROM deliveries d2 JOIN events e2"
-            "   ON e2.seq = d2.seq WHERE d2.sink = ? AND d2.state = 'pending'"
-            "   GROUP BY e2.thread_id, e2.run_id)"
-            " AND d.sink = ? AND d.next_attempt_at <= ? ORDER BY d.seq LIMIT ?",
-            (sink, sink, now, limit),
+            " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+            " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+            " WHERE h.sink = ? AND h.due <= ? ORDER BY h.due, h.seq LIMIT ?",
+            (sink, now, limit),
         )
         return [OutboxItem(*row) for row in rows]
 
-    def next_due(self, sink: str) -> float | None:
+    def oldest_head(self, sink: str) -> OutboxItem | None:
+        """The oldest pending event, due or not (the probe of a failing endpoint)."""
         row = self._db.execute(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE sink = ? AND state = 'pending'",
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+            " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+            " WHERE h.sink = ? ORDER BY h.seq LIMIT 1",
             (sink,),
         ).fetchone()
+        return None if row is None else OutboxItem(*row)
+
+    def next_due(self, sink: str) -> float | None:
+        """When the next head is due (0: now), or None when nothing is pending."""
+        row = self._db.execute(
+            "SELECT MIN(due) FROM outbox_heads WHERE sink = ?", (sink,)
+        ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    def release(self, sink: str, now: float) -> int:
+        """Every head waiting on its schedule due at once (the endpoint answers again)."""
+        return self._db.execute(
+            "UPDATE deliveries SET next_attempt_at = 0 WHERE sink = ? AND seq IN"
+            " (SELECT seq FROM outbox_heads WHERE sink = ? AND due > ?)",
+            (sink, sink, now),
+        ).rowcount
+
+    def note_failure(self, sink: str, seq: int, *, error: str) -> None:
+        """A failed probe: the error is kept; the schedule and the attempts are not touched."""
+        self._db.execute(
+            "UPDATE deliveries SET last_error = ? WHERE sink = ? AND seq = ?",
+            (error[:500], sink, seq),
+        )
 
     def reschedule(self, sink: str, seq: int, *, at: float, error: str) -> None:
         self._db.execute(
@@ -360,6 +459,26 @@ class Store:
             (sink,),
         )
         return [OutboxItem(*row) for row in rows]
+
+    def purge(self, sink: str, *, before: float | None = None) -> int:
+        """Dead letters dropped (of events created before `before`); how many."""
+        sql = "SELECT seq FROM deliveries WHERE sink = ? AND state = 'dead'"
+        params: list[object] = [sink]
+        if before is not None:
+            sql += " AND seq IN (SELECT seq FROM events WHERE created_at < ?)"
+            params.append(before)
+        with self._tx():
+            seqs = [(seq,) for (seq,) in self._db.execute(sql, params)]
+            self._db.executemany(
+                "DELETE FROM deliveries WHERE sink = ? AND seq = ?",
+                [(sink, seq) for (seq,) in seqs],
+            )
+            self._db.executemany(
+                "DELETE FROM events WHERE seq = ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries WHERE deliveries.seq = events.seq)",
+                seqs,
+            )
+        return len(seqs)
 
     def replay(
         self,
