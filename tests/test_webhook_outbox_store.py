@@ -68,6 +68,8 @@ def test_heads_follow_every_write_to_the_outbox(tmp_path):
         got = store.due_heads(SINK, clock.wall(), limit=100)
         assert {it.seq for it in got} == expected_heads(store, clock.wall())
         assert len({it.run_id for it in got}) == len(got)
+        states = [it.state for it in store.outbox(SINK)]
+        assert store.queue_depth(SINK) == {s: states.count(s) for s in ("pending", "dead")}
     oldest = store.oldest_head(SINK)
     pending = [it.seq for it in store.outbox(SINK) if it.state == "pending"]
     assert (oldest.seq if oldest else None) == (min(pending) if pending else None)
@@ -84,14 +86,17 @@ def test_a_state_file_from_before_the_heads_table_gets_it(tmp_path):
     for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         db.execute(f"DROP TRIGGER {name}")
     db.execute("DROP TABLE outbox_heads")
+    db.execute("DROP TABLE outbox_counts")
     db.commit()
     db.close()
     store = Store(path)
     assert [it.seq for it in store.due_heads(SINK, clock.wall())] == [seqs[1], seqs[2]]
     assert store.next_due(SINK) == 0
     assert store.oldest_head(SINK).seq == seqs[0]
+    assert store.queue_depth(SINK) == {"pending": 9, "dead": 0}
     store.mark_delivered(SINK, [seqs[1]])  # the triggers are back too
     assert [it.seq for it in store.due_heads(SINK, clock.wall())] == [seqs[2], seqs[4]]
+    assert store.queue_depth(SINK) == {"pending": 8, "dead": 0}
 
 
 def test_purge_drops_dead_letters_only(tmp_path):

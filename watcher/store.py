@@ -131,11 +131,37 @@ CREATE TRIGGER IF NOT EXISTS outbox_head_dead AFTER UPDATE OF state ON deliverie
 WHEN OLD.state = 'pending' AND NEW.state != 'pending' BEGIN {_HEAD_GONE} END;
 """
 
-# Filling the heads of a state file written before they existed: once, when it is created.
+# The queue's depth per sink and state, counted as it changes: reading it reads one row.
+_OUTBOX_HEADS += """
+CREATE TABLE IF NOT EXISTS outbox_counts (
+    sink TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (sink, state)
+);
+CREATE TRIGGER IF NOT EXISTS outbox_count_added AFTER INSERT ON deliveries BEGIN
+    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
+    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS outbox_count_removed AFTER DELETE ON deliveries BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
+END;
+CREATE TRIGGER IF NOT EXISTS outbox_count_moved AFTER UPDATE OF state ON deliveries
+WHEN OLD.state != NEW.state BEGIN
+    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
+    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
+    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
+END;
+"""
+
+# Filling the heads and counts of a state file written before they existed: once, when
+# they are created.
 _FILL_OUTBOX_HEADS = """
 INSERT OR IGNORE INTO outbox_heads (sink, thread_id, run_id, seq, due)
 SELECT d.sink, e.thread_id, e.run_id, d.seq, d.next_attempt_at FROM deliveries d
-JOIN events e ON e.seq = d.seq WHERE d.state = 'pending' ORDER BY d.seq
+JOIN events e ON e.seq = d.seq WHERE d.state = 'pending' ORDER BY d.seq;
+DELETE FROM outbox_counts;
+INSERT INTO outbox_counts SELECT sink, state, COUNT(*) FROM deliveries GROUP BY sink, state
 """
 
 
@@ -224,7 +250,7 @@ class Store:
     def _add_outbox_heads(self) -> None:
         """The outbox heads table, its indexes and triggers; filled once if it is new."""
         new = not self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_heads'"
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_counts'"
         ).fetchone()
         fill = _FILL_OUTBOX_HEADS + ";" if new else ""  # idempotent: a race only repeats it
         self._db.executescript(f"BEGIN IMMEDIATE; {_OUTBOX_HEADS} {fill} COMMIT;")
@@ -414,12 +440,13 @@ class Store:
         ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def release(self, sink: str, now: float) -> int:
-        """Every head waiting on its schedule due at once (the endpoint answers again)."""
+    def release(self, sink: str, now: float, *, limit: int = 500) -> int:
+        """Up to `limit` heads waiting on their schedule due at once (the endpoint answers
+        again), those due soonest first; how many (`limit`: call again for the rest)."""
         return self._db.execute(
             "UPDATE deliveries SET next_attempt_at = 0 WHERE sink = ? AND seq IN"
-            " (SELECT seq FROM outbox_heads WHERE sink = ? AND due > ?)",
-            (sink, sink, now),
+            " (SELECT seq FROM outbox_heads WHERE sink = ? AND due > ? ORDER BY due LIMIT ?)",
+            (sink, sink, now, limit),
         ).rowcount
 
     def note_failure(self, sink: str, seq: int, *, error: str) -> None:
@@ -444,9 +471,7 @@ class Store:
         )
 
     def queue_depth(self, sink: str) -> dict[str, int]:
-        rows = self._db.execute(
-            "SELECT state, COUNT(*) FROM deliveries WHERE sink = ? GROUP BY state", (sink,)
-        )
+        rows = self._db.execute("SELECT state, n FROM outbox_counts WHERE sink = ?", (sink,))
         depth = {"pending": 0, "dead": 0}
         depth.update({state: int(n) for state, n in rows})
         return depth

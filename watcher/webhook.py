@@ -33,6 +33,8 @@ SINK = "webhook"
 #: Another process (`outbox replay`) may add due work: look at the store at least this often.
 IDLE_RECHECK = 5.0
 DEPTH_LOG_EVERY = 10.0
+#: Heads made due per dispatch turn when the endpoint is back (each turn stays short).
+RELEASE_BATCH = 100
 
 
 def secret_key(whsec: str) -> bytes:
@@ -196,8 +198,11 @@ class WebhookSink:
         fails, the oldest pending event goes out as a probe when one is due.
         """
         if self.health.take_release(self.clock.now()):
-            released = self.store.release(SINK, self.clock.wall())
-            log.info("webhook endpoint answers again; pending deliveries due now", due=released)
+            released = self.store.release(SINK, self.clock.wall(), limit=RELEASE_BATCH)
+            if released == RELEASE_BATCH:  # a long backlog: the next batch at the next turn
+                self.health.release_more(self.clock.now())
+            if released:
+                log.info("webhook endpoint answers again; deliveries due now", due=released)
         free = int(self._slots.available_tokens)
         if not free:
             return 0

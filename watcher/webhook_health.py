@@ -73,6 +73,10 @@ class EndpointHealth:
         self.last_release = now
         return True
 
+    def release_more(self, now: float) -> None:
+        """The last release was one batch of a longer backlog: the next one at once."""
+        self.release_at = now
+
     def wake_at(self) -> float:
         """The next time something is to be done: a probe or a release."""
         probe = self.next_probe if self.failing_since is not None else math.inf
