@@ -9,7 +9,9 @@ copied and stripped to the schema before the heads table (no heads, no triggers,
 the new indexes): the baseline, read with the queries of that version. Timed, median of
 `--repeat`: `due_heads` (limit 8, the default concurrency), `next_due`, delivering one head
 (`mark_delivered`), the queue depth, and a dispatch turn as the sink's loop does it
-(due heads, one delivery, next due; the old loop also counted the queue every turn).
+(due heads, one delivery, next due; the old loop also counted the queue every turn), and
+the write path the triggers add to (an event recorded for stdout and the webhook, then
+stdout's delivery marked).
 Bounded: about a minute on a 2-core machine.
 """
 
@@ -98,6 +100,7 @@ class Old:
 
     def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA synchronous = NORMAL")  # as the Store sets it
         self.heads: list[int] = []
 
     def due_heads(self) -> list[int]:
@@ -119,6 +122,30 @@ class Old:
             (seq,),
         )
         self.db.execute("COMMIT")
+
+
+def write_one(db: sqlite3.Connection, seq: int, run: str) -> None:
+    """What a detected transition costs the outbox: its event with a delivery for stdout
+    and one for the webhook (one transaction), then stdout's marked delivered (another)."""
+    db.execute("BEGIN IMMEDIATE")
+    db.execute(
+        "INSERT INTO events (seq, event_id, thread_id, run_id, type, body, created_at)"
+        " VALUES (?, ?, 'thread_b', ?, 'thread.run.step.completed', ?, ?)",
+        (seq, f"evt_{seq:032x}", run, BODY, int(NOW)),
+    )
+    db.executemany(
+        "INSERT INTO deliveries (seq, sink, deadline) VALUES (?, ?, ?)",
+        [(seq, "stdout", None), (seq, SINK, NOW + 259200)],
+    )
+    db.execute("COMMIT")
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("DELETE FROM deliveries WHERE sink = 'stdout' AND seq = ?", (seq,))
+    db.execute(
+        "DELETE FROM events WHERE seq = ? AND NOT EXISTS"
+        " (SELECT 1 FROM deliveries WHERE deliveries.seq = events.seq)",
+        (seq,),
+    )
+    db.execute("COMMIT")
 
 
 def bench(runs: int, pending: int, failing: bool, repeat: int, tmp: Path) -> dict[str, float]:
@@ -152,6 +179,12 @@ def bench(runs: int, pending: int, failing: bool, repeat: int, tmp: Path) -> dic
         "new turn": median_ms(new_turn, repeat),
         "old turn": median_ms(old_turn, old_repeat),
     }
+    new_db = sqlite3.connect(new_path, isolation_level=None)
+    new_db.execute("PRAGMA synchronous = NORMAL")
+    seqs = iter(range(10 * pending, 11 * pending))
+    out["new write"] = median_ms(lambda: write_one(new_db, next(seqs), "run_0"), repeat)
+    out["old write"] = median_ms(lambda: write_one(old.db, next(seqs), "run_0"), old_repeat)
+    new_db.close()
     batches, released = [], 0
     while True:  # as the sink does at recovery: one batch per dispatch turn
         start = time.perf_counter()
@@ -174,7 +207,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
     print(f"{args.pending:,} pending webhook deliveries; median ms (`python bench/outbox.py`)\n")
-    cols = ["due_heads", "next_due", "queue depth", "turn"]
+    cols = ["due_heads", "next_due", "queue depth", "turn", "write"]
     print("| runs | heads | " + " | ".join(f"{c} new / old" for c in cols) + " | turn ratio |")
     print("|---:|---|" + "---:|" * (len(cols) + 1))
     with tempfile.TemporaryDirectory() as tmp:

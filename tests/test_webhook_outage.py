@@ -9,6 +9,7 @@ while deliveries are in flight.
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from watcher.config import WebhookSettings
 from watcher.store import Store
 from watcher.transitions import Observed, detect
 from watcher.webhook import SINK, WebhookSink
+from watcher.webhook_health import EndpointHealth
 
 pytestmark = pytest.mark.anyio
 
@@ -208,3 +210,21 @@ async def test_a_restart_probes_the_endpoint_at_once(tmp_path):
         await after.aclose()
     finally:
         receiver.close()
+
+
+def test_probe_gaps_are_half_the_outage_between_1_and_30_s_and_honour_retry_after():
+    health = EndpointHealth(failing_since=None, next_probe=math.inf)
+    gaps = []
+    now = 0.0
+    for _ in range(12):
+        health.failed(now)
+        gaps.append(health.next_probe - now)
+        now = health.next_probe
+    assert gaps[:4] == [1.0, 1.0, 1.0, 1.5] and max(gaps) == 30.0 == gaps[-1]
+    health.failed(now, retry_after=120.0)
+    assert health.next_probe == now + 120.0
+    health.answered(now)  # back: the backlog is released at once, the first time
+    assert not health.failing and health.take_release(now)
+    health.failed(now + 1)
+    health.answered(now + 2)  # back again 2 s later: released 30 s after the last release
+    assert not health.take_release(now + 29) and health.take_release(now + 30)
