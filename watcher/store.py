@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.events import Event
+from watcher.outbox_schema import FILL_OUTBOX, OUTBOX_SCHEMA
 from watcher.transitions import ObjectState
 
 __all__ = [
@@ -76,92 +77,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
 CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (sink, state, seq);
-"""
-
-# The outbox's heads: per sink and run, the oldest pending delivery, with when it is due.
-# Triggers keep it right whoever writes `deliveries` (record, delivery, dead letter, replay,
-# purge, pruning): a dispatch turn reads a few index entries, never the whole backlog.
-_OUTBOX_HEADS = """
-CREATE TABLE IF NOT EXISTS outbox_heads (
-    sink TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    due REAL NOT NULL,
-    PRIMARY KEY (sink, thread_id, run_id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS outbox_heads_seq ON outbox_heads (sink, seq);
-CREATE INDEX IF NOT EXISTS outbox_heads_due ON outbox_heads (sink, due, seq);
-CREATE TRIGGER IF NOT EXISTS outbox_head_added AFTER INSERT ON deliveries
-WHEN NEW.state = 'pending' BEGIN
-    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
-    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
-    WHERE seq = NEW.seq
-    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
-    WHERE excluded.seq < outbox_heads.seq;
-END;
-CREATE TRIGGER IF NOT EXISTS outbox_head_back AFTER UPDATE OF state ON deliveries
-WHEN OLD.state != 'pending' AND NEW.state = 'pending' BEGIN
-    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
-    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
-    WHERE seq = NEW.seq
-    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
-    WHERE excluded.seq < outbox_heads.seq;
-END;
-CREATE TRIGGER IF NOT EXISTS outbox_head_rescheduled AFTER UPDATE OF next_attempt_at
-ON deliveries WHEN NEW.state = 'pending' BEGIN
-    UPDATE outbox_heads SET due = NEW.next_attempt_at WHERE sink = NEW.sink AND seq = NEW.seq;
-END;
-"""
-
-# A head that is delivered, dead-lettered or deleted hands over to the next pending delivery
-# of its run (the events of a run are indexed by seq), or goes.
-_HEAD_GONE = """
-    INSERT OR REPLACE INTO outbox_heads (sink, thread_id, run_id, seq, due)
-    SELECT h.sink, h.thread_id, h.run_id, d.seq, d.next_attempt_at FROM outbox_heads h
-    JOIN events e ON e.thread_id = h.thread_id AND e.run_id = h.run_id AND e.seq > h.seq
-    JOIN deliveries d ON d.sink = h.sink AND d.seq = e.seq AND d.state = 'pending'
-    WHERE h.sink = OLD.sink AND h.seq = OLD.seq ORDER BY e.seq LIMIT 1;
-    DELETE FROM outbox_heads WHERE sink = OLD.sink AND seq = OLD.seq;
-"""
-_OUTBOX_HEADS += f"""
-CREATE TRIGGER IF NOT EXISTS outbox_head_delivered AFTER DELETE ON deliveries
-WHEN OLD.state = 'pending' BEGIN {_HEAD_GONE} END;
-CREATE TRIGGER IF NOT EXISTS outbox_head_dead AFTER UPDATE OF state ON deliveries
-WHEN OLD.state = 'pending' AND NEW.state != 'pending' BEGIN {_HEAD_GONE} END;
-"""
-
-# The queue's depth per sink and state, counted as it changes: reading it reads one row.
-_OUTBOX_HEADS += """
-CREATE TABLE IF NOT EXISTS outbox_counts (
-    sink TEXT NOT NULL,
-    state TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (sink, state)
-);
-CREATE TRIGGER IF NOT EXISTS outbox_count_added AFTER INSERT ON deliveries BEGIN
-    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
-    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
-END;
-CREATE TRIGGER IF NOT EXISTS outbox_count_removed AFTER DELETE ON deliveries BEGIN
-    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
-END;
-CREATE TRIGGER IF NOT EXISTS outbox_count_moved AFTER UPDATE OF state ON deliveries
-WHEN OLD.state != NEW.state BEGIN
-    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
-    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
-    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
-END;
-"""
-
-# Filling the heads and counts of a state file written before they existed: once, when
-# they are created.
-_FILL_OUTBOX_HEADS = """
-INSERT OR IGNORE INTO outbox_heads (sink, thread_id, run_id, seq, due)
-SELECT d.sink, e.thread_id, e.run_id, d.seq, d.next_attempt_at FROM deliveries d
-JOIN events e ON e.seq = d.seq WHERE d.state = 'pending' ORDER BY d.seq;
-DELETE FROM outbox_counts;
-INSERT INTO outbox_counts SELECT sink, state, COUNT(*) FROM deliveries GROUP BY sink, state
 """
 
 
@@ -252,8 +167,8 @@ class Store:
         new = not self._db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_counts'"
         ).fetchone()
-        fill = _FILL_OUTBOX_HEADS + ";" if new else ""  # idempotent: a race only repeats it
-        self._db.executescript(f"BEGIN IMMEDIATE; {_OUTBOX_HEADS} {fill} COMMIT;")
+        fill = FILL_OUTBOX + ";" if new else ""  # idempotent: a race only repeats it
+        self._db.executescript(f"BEGIN IMMEDIATE; {OUTBOX_SCHEMA} {fill} COMMIT;")
 
     def _read_version(self) -> int | None:
         try:
