@@ -22,6 +22,8 @@ class Receiver:
         self.rejected: list[str] = []
         self.script: list[int] = []  # statuses to answer next, then 204
         self.delay = 0.0  # answer this late (a slow endpoint)
+        self.in_flight = 0  # requests being answered now, and the most at once
+        self.max_in_flight = 0
         self.cond = threading.Condition()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -37,6 +39,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                with receiver.cond:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)  # a slow endpoint, not a sync
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -54,6 +59,7 @@ class Receiver:
                             receiver.received.append(
                                 {"headers": headers, "event": json.loads(body)}
                             )
+                    receiver.in_flight -= 1
                     receiver.cond.notify_all()
                 self.send_response(status)
                 self.send_header("content-length", "0")

@@ -108,24 +108,30 @@ async def test_delivers_signed_bodies_exactly_as_stored(tmp_path):
         receiver.close()
 
 
-async def test_500s_are_retried_on_schedule_then_delivered(tmp_path):
+async def test_500s_are_retried_on_schedule_and_the_endpoint_probed(tmp_path):
     receiver = Receiver([SECRET_A])
-    receiver.script = [500, 503]
+    receiver.script = [500, 503, 502]
     try:
         clock = FakeClock(wall=time.time())
         store = Store(tmp_path / "s.db")
         [eid] = record(store, clock, "run_1", ("s1", "completed"))
         sink = WebhookSink(settings(receiver.url), store, clock, jitter=lambda: 0.0)
         assert await sink.deliver_once() == 1  # 500
-        assert await sink.deliver_once() == 0  # not due for 5 s
-        clock.t += 5
-        assert await sink.deliver_once() == 1  # 503
-        clock.t += 59
-        assert await sink.deliver_once() == 0
+        assert await sink.deliver_once() == 0  # not due for 5 s, no probe for 1 s
         clock.t += 1
-        assert await sink.deliver_once() == 1  # 2xx
-        assert receiver.attempts == [eid, eid, eid]
+        assert await sink.deliver_once() == 1  # a probe: 503, the schedule untouched
+        [item] = store.outbox(SINK)
+        assert (item.attempts, item.last_error) == (1, "HTTP 503")
+        assert item.next_attempt_at == clock.wall() + 4
+        clock.t += 4
+        assert await sink.deliver_once() == 1  # the schedule's attempt: 502, next in 60 s
+        clock.t += 1
+        assert await sink.deliver_once() == 0  # probes at half the outage so far: 2.5 s
+        clock.t += 1.5
+        assert await sink.deliver_once() == 1  # the probe: 2xx
+        assert receiver.attempts == [eid] * 4
         assert [e["id"] for e in receiver.events()] == [eid]
+        assert store.queue_depth(SINK) == {"pending": 0, "dead": 0}
         await sink.aclose()
     finally:
         receiver.close()

@@ -84,3 +84,7 @@ class AsyncStore:
     queue_depth = _threaded(Store.queue_depth)
     outbox = _threaded(Store.outbox)
     replay = _threaded(Store.replay)
+    oldest_head = _threaded(Store.oldest_head)
+    release = _threaded(Store.release)
+    note_failure = _threaded(Store.note_failure)
+    purge = _threaded(Store.purge)

@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument(
         "--since", help="dead letters of events created since TIME (ISO 8601 or unix seconds)"
     )
+    purge = outbox_sub.add_parser("purge", parents=[common], help="drop dead letters")
+    purge.add_argument("--config", type=Path, required=True)
+    purge.add_argument("--state", help="state file (over [state] path)")
+    purge.add_argument(
+        "--before", help="only those of events created before TIME (ISO 8601 or unix seconds)"
+    )
 
     sub.add_parser(
         "demo", parents=[common, view], help="the simulator and the watcher in one process"
@@ -183,7 +189,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return anyio.run(run_demo, json_out, args.log_level)
 
 
-def _parse_time(value: str) -> float:
+def _parse_time(value: str, flag: str = "--since") -> float:
     from datetime import UTC, datetime
 
     try:
@@ -193,7 +199,7 @@ def _parse_time(value: str) -> float:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ConfigError(f"--since: {value!r} is not an ISO 8601 time or unix seconds") from None
+        raise ConfigError(f"{flag}: {value!r} is not an ISO 8601 time or unix seconds") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -218,6 +224,11 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
                 )
             depth = store.queue_depth(SINK)
             print(f"{depth['pending']} pending, {depth['dead']} dead", file=sys.stderr)
+            return EXIT_OK
+        if args.outbox_command == "purge":
+            before = _parse_time(args.before, "--before") if args.before else None
+            count = store.purge(SINK, before=before)
+            print(f"{count} dead letter(s) purged", file=sys.stderr)
             return EXIT_OK
         if args.event_id is not None and not is_valid_id(args.event_id):
             raise ConfigError(f"event_id: {args.event_id!r} is not a valid event id")

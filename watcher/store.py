@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watcher.events import Event
+from watcher.outbox_schema import FILL_OUTBOX, OUTBOX_SCHEMA
 from watcher.retention import migrate, prune
 from watcher.statefile import StateError, prepare
 from watcher.transitions import ObjectState
@@ -77,6 +78,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (sink, seq)
 );
 CREATE INDEX IF NOT EXISTS events_run ON events (thread_id, run_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (sink, state, seq);
 """
 
 
@@ -152,12 +155,21 @@ class Store:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_outbox_heads()
             migrate(self._db, time.time())
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state file {self.path}: {exc}") from None
+
+    def _add_outbox_heads(self) -> None:
+        """The outbox heads table, its indexes and triggers; filled once if it is new."""
+        new = not self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_counts'"
+        ).fetchone()
+        fill = FILL_OUTBOX + ";" if new else ""  # idempotent: a race only repeats it
+        self._db.executescript(f"BEGIN IMMEDIATE; {OUTBOX_SCHEMA} {fill} COMMIT;")
 
     def _read_version(self) -> int | None:
         try:
@@ -374,25 +386,54 @@ class Store:
     # -- the webhook outbox -------------------------------------------------------------------
 
     def due_heads(self, sink: str, now: float, *, limit: int = 100) -> list[OutboxItem]:
-        """The oldest pending event of each run, if due: a failing one holds back its run only."""
+        """The oldest pending event of each run, if due: a failing one holds back its run only.
+
+        Earliest due first (never tried: due at 0, oldest first); read from the heads index.
+        """
         rows = self._db.execute(
             "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
             " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
-            " FROM deliveries d JOIN events e ON e.seq = d.seq"
-            " WHERE d.seq IN (SELECT MIN(d2.seq) FROM deliveries d2 JOIN events e2"
-            "   ON e2.seq = d2.seq WHERE d2.sink = ? AND d2.state = 'pending'"
-            "   GROUP BY e2.thread_id, e2.run_id)"
-            " AND d.sink = ? AND d.next_attempt_at <= ? ORDER BY d.seq LIMIT ?",
-            (sink, sink, now, limit),
+            " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+            " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+            " WHERE h.sink = ? AND h.due <= ? ORDER BY h.due, h.seq LIMIT ?",
+            (sink, now, limit),
         )
         return [OutboxItem(*row) for row in rows]
 
-    def next_due(self, sink: str) -> float | None:
+    def oldest_head(self, sink: str) -> OutboxItem | None:
+        """The oldest pending event, due or not (the probe of a failing endpoint)."""
         row = self._db.execute(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE sink = ? AND state = 'pending'",
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+            " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+            " WHERE h.sink = ? ORDER BY h.seq LIMIT 1",
             (sink,),
         ).fetchone()
+        return None if row is None else OutboxItem(*row)
+
+    def next_due(self, sink: str) -> float | None:
+        """When the next head is due (0: now), or None when nothing is pending."""
+        row = self._db.execute(
+            "SELECT MIN(due) FROM outbox_heads WHERE sink = ?", (sink,)
+        ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    def release(self, sink: str, now: float, *, limit: int = 500) -> int:
+        """Up to `limit` heads waiting on their schedule due at once (the endpoint answers
+        again), those due soonest first; how many (`limit`: call again for the rest)."""
+        return self._db.execute(
+            "UPDATE deliveries SET next_attempt_at = 0 WHERE sink = ? AND seq IN"
+            " (SELECT seq FROM outbox_heads WHERE sink = ? AND due > ? ORDER BY due LIMIT ?)",
+            (sink, sink, now, limit),
+        ).rowcount
+
+    def note_failure(self, sink: str, seq: int, *, error: str) -> None:
+        """A failed probe: the error is kept; the schedule and the attempts are not touched."""
+        self._db.execute(
+            "UPDATE deliveries SET last_error = ? WHERE sink = ? AND seq = ?",
+            (error[:500], sink, seq),
+        )
 
     def reschedule(self, sink: str, seq: int, *, at: float, error: str) -> None:
         self._db.execute(
@@ -409,9 +450,7 @@ class Store:
         )
 
     def queue_depth(self, sink: str) -> dict[str, int]:
-        rows = self._db.execute(
-            "SELECT state, COUNT(*) FROM deliveries WHERE sink = ? GROUP BY state", (sink,)
-        )
+        rows = self._db.execute("SELECT state, n FROM outbox_counts WHERE sink = ?", (sink,))
         depth = {"pending": 0, "dead": 0}
         depth.update({state: int(n) for state, n in rows})
         return depth
@@ -424,6 +463,26 @@ class Store:
             (sink,),
         )
         return [OutboxItem(*row) for row in rows]
+
+    def purge(self, sink: str, *, before: float | None = None) -> int:
+        """Dead letters dropped (of events created before `before`); how many."""
+        sql = "SELECT seq FROM deliveries WHERE sink = ? AND state = 'dead'"
+        params: list[object] = [sink]
+        if before is not None:
+            sql += " AND seq IN (SELECT seq FROM events WHERE created_at < ?)"
+            params.append(before)
+        with self._tx():
+            seqs = [(seq,) for (seq,) in self._db.execute(sql, params)]
+            self._db.executemany(
+                "DELETE FROM deliveries WHERE sink = ? AND seq = ?",
+                [(sink, seq) for (seq,) in seqs],
+            )
+            self._db.executemany(
+                "DELETE FROM events WHERE seq = ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries WHERE deliveries.seq = events.seq)",
+                seqs,
+            )
+        return len(seqs)
 
     def replay(
         self,

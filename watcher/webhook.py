@@ -24,6 +24,7 @@ from watcher.clock import Clock
 from watcher.config import WebhookSettings
 from watcher.metrics import Metrics
 from watcher.store import OutboxItem, Store
+from watcher.webhook_health import EndpointHealth
 
 __all__ = ["WebhookSink", "next_attempt_delay", "secret_key", "sign"]
 
@@ -33,6 +34,8 @@ SINK = "webhook"
 #: Another process (`outbox replay`) may add due work: look at the store at least this often.
 IDLE_RECHECK = 5.0
 DEPTH_LOG_EVERY = 10.0
+#: Heads made due per dispatch turn when the endpoint is back (each turn stays short).
+RELEASE_BATCH = 100
 
 
 def secret_key(whsec: str) -> bytes:
@@ -89,6 +92,7 @@ class WebhookSink:
         self._wake = anyio.Event()
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
         self._in_flight: set[tuple[str, str]] = set()
+        self.health = EndpointHealth.at_start(clock.now())
         self._last_depth: dict[str, int] | None = None
         self._last_depth_log = float("-inf")
         self.delivered = 0
@@ -133,15 +137,28 @@ class WebhookSink:
             return False, True, f"{error}: the endpoint refused the event", None
         return False, False, error, parse_retry_after(response.headers)
 
-    async def _attempt(self, item: OutboxItem) -> None:
+    async def _attempt(self, item: OutboxItem, *, probe: bool = False) -> None:
+        """One delivery attempt; a probe's failure leaves the event's schedule as it was."""
         ok, permanent, error, retry_after = await self._post(item)
         if ok:
             await self.store.mark_delivered(SINK, [item.seq])
             self.delivered += 1
             self._count("delivered")
+            self.health.answered(self.clock.now())
             return
         self.failed += 1
         self._count("failed")
+        if not permanent:
+            self.health.failed(self.clock.now(), retry_after)
+        if probe and not permanent:
+            await self.store.note_failure(SINK, item.seq, error=error)
+            log.info(
+                "webhook endpoint still failing",
+                event_id=item.event_id,
+                error=error,
+                next_probe_in=round(self.health.next_probe - self.clock.now(), 3),
+            )
+            return
         now = self.clock.wall()
         attempts = item.attempts + 1
         delay = next_attempt_delay(
@@ -176,7 +193,17 @@ class WebhookSink:
             self.metrics.webhook_deliveries.labels(result=result).inc()
 
     async def _start_due(self, tg: anyio.abc.TaskGroup) -> int:
-        """Start the due head event of each run not in flight, while slots are free."""
+        """Start the due head event of each run not in flight, while slots are free.
+
+        Once the endpoint answers again, every pending delivery is due at once; while it
+        fails, the oldest pending event goes out as a probe when one is due.
+        """
+        if self.health.take_release(self.clock.now()):
+            released = await self.store.release(SINK, self.clock.wall(), limit=RELEASE_BATCH)
+            if released == RELEASE_BATCH:  # a long backlog: the next batch at the next turn
+                self.health.release_more(self.clock.now())
+            if released:
+                log.info("webhook endpoint answers again; deliveries due now", due=released)
         free = int(self._slots.available_tokens)
         if not free:
             return 0
@@ -185,18 +212,27 @@ class WebhookSink:
             SINK, self.clock.wall(), limit=free + len(self._in_flight)
         )
         for item in heads:
-            key = (item.thread_id, item.run_id)
-            if key in self._in_flight or started >= free:
-                continue
-            self._in_flight.add(key)
-            self._slots.acquire_on_behalf_of_nowait(item)
-            tg.start_soon(self._attempt_in_slot, item, key, name=f"webhook {item.event_id}")
-            started += 1
+            if started < free and self._start(tg, item):
+                started += 1
+        if not started and not self._in_flight and self.health.probe_due(self.clock.now()):
+            probe = await self.store.oldest_head(SINK)
+            if probe is not None and self._start(tg, probe, probe=True):
+                self.health.probing(self.clock.now())
+                started += 1
         return started
 
-    async def _attempt_in_slot(self, item: OutboxItem, key: tuple[str, str]) -> None:
+    def _start(self, tg: anyio.abc.TaskGroup, item: OutboxItem, *, probe: bool = False) -> bool:
+        key = (item.thread_id, item.run_id)
+        if key in self._in_flight:
+            return False
+        self._in_flight.add(key)
+        self._slots.acquire_on_behalf_of_nowait(item)
+        tg.start_soon(self._attempt_in_slot, item, key, probe, name=f"webhook {item.event_id}")
+        return True
+
+    async def _attempt_in_slot(self, item: OutboxItem, key: tuple[str, str], probe: bool) -> None:
         try:
-            await self._attempt(item)
+            await self._attempt(item, probe=probe)
         finally:
             self._in_flight.discard(key)
             self._slots.release_on_behalf_of(item)
@@ -232,6 +268,7 @@ class WebhookSink:
                     continue
                 due = await self.store.next_due(SINK)
                 wait = IDLE_RECHECK if due is None else due - self.clock.wall()
+                wait = min(wait, self.health.wake_at() - self.clock.now())
                 if wait <= 0:  # what is due is in flight, or no slot is free: a finish wakes us
                     wait = IDLE_RECHECK
                 with anyio.move_on_after(min(wait, IDLE_RECHECK)):

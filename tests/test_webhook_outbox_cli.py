@@ -1,0 +1,47 @@
+"""`runstep-watcher outbox purge` as a process, on a state file on disk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.cli import run_cli
+from tests.fakes import FakeClock
+from tests.test_webhook_outbox_store import OTHER, record
+from watcher.store import Store
+from watcher.webhook import SINK
+
+SECRET = "whsec_bmV3LXNlY3JldC1uZXctc2VjcmV0LTEyMzQ1Njc4OTA="
+
+
+def test_purge_drops_dead_letters_before_a_time_then_all(tmp_path):
+    clock = FakeClock(wall=1_780_000_000.0)  # 2026-05-28T20:26:40Z
+    store = Store(tmp_path / "s.db")
+    old = record(store, clock, "run_1", 1)
+    clock.t += 3600
+    new = record(store, clock, "run_2", 1)
+    live = record(store, clock, "run_3", 1)
+    store.mark_delivered(OTHER, [old, new, live])
+    for seq in (old, new):
+        store.mark_dead(SINK, seq, error="HTTP 400: the endpoint refused the event")
+    store.close()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[state]\npath = "{tmp_path / "s.db"}"\n'
+        f'[webhook]\nurl = "http://127.0.0.1:9/hook"\nsecret = "{SECRET}"\n'
+    )
+    between = datetime.fromtimestamp(1_780_001_800, UTC).isoformat()
+
+    bad = run_cli("outbox", "purge", "--before", "yesterday", "--config", str(cfg))
+    assert bad.returncode == 78 and "--before: 'yesterday'" in bad.stderr
+
+    first = run_cli("outbox", "purge", "--before", between, "--config", str(cfg))
+    assert first.returncode == 0, first.stderr
+    assert "1 dead letter(s) purged" in first.stderr
+    listed = run_cli("outbox", "list", "--config", str(cfg))
+    assert "1 pending, 1 dead" in listed.stderr
+
+    rest = run_cli("outbox", "purge", "--config", str(cfg))
+    assert rest.returncode == 0 and "1 dead letter(s) purged" in rest.stderr
+    store = Store(tmp_path / "s.db")
+    assert [(it.seq, it.state) for it in store.outbox(SINK)] == [(live, "pending")]
+    store.close()
