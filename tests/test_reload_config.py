@@ -53,6 +53,13 @@ def write_config(
     path.write_text(text)
 
 
+def settle(s, d) -> None:
+    """Wait until a poll that began after the reload has sent its request: the poll in
+    flight during the reload (with the old settings) is over (one run is watched)."""
+    polled = s.stats()["by_route"]["run"]
+    d.wait_for(lambda: s.stats()["by_route"]["run"] >= polled + 2, what="a poll after the reload")
+
+
 def test_a_watch_removed_from_the_file_while_stopped_is_stopped_at_the_next_start(sim, tmp_path):
     s = sim(SCENARIO)
     port = prod.free_port()
@@ -116,6 +123,7 @@ def test_sighup_applies_every_poll_key_and_names_what_needs_a_restart(sim, tmp_p
         assert status["poll"]["max_requests_per_second"] == 400
         assert status["poll"]["idle_after"] == 7.0
         # the new include applies to the polls of a watch already running
+        settle(s, d)
         s.advance(2.5)
         d.wait_for(lambda: ("step_fs", "completed") in event_pairs(d.events))
         [step] = [e for e in d.events if e["type"] == "thread.run.step.completed"]
@@ -137,6 +145,7 @@ def test_sighup_applies_a_changed_include_of_a_watch(sim, tmp_path):
         cfg.write_text(cfg.read_text() + f'include = ["{INCLUDE}"]\n')  # on the [[watch]]
         d.proc.send_signal(signal.SIGHUP)
         d.wait_log("config reloaded")
+        settle(s, d)
         s.advance(2.5)
         d.wait_for(lambda: ("step_fs", "completed") in event_pairs(d.events))
         [step] = [e for e in d.events if e["type"] == "thread.run.step.completed"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import anyio
@@ -23,6 +24,7 @@ from watcher.config import PollSettings, Settings, WatchSpec
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
 from watcher.metrics import Metrics
+from watcher.reconcile import load_active, reconcile_config_watches
 from watcher.reloadable import changed_keys, restart_needed
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
@@ -137,14 +139,10 @@ class Watcher:
         Watches the config no longer lists (removed while the daemon was stopped) are
         stopped and forgotten; watches added through the control API are kept.
         """
-        await self._drop_unconfigured(self.settings.watch)
-        now = self.clock.wall()
-        for spec in self.settings.watch:
-            if spec.run_id:
-                await self.store.add_run_watch(spec.thread_id, spec.run_id, "config", spec.include)
-            else:
-                await self.store.add_thread_watch(spec.thread_id, "config", now, spec.include)
-            await self.store.set_config_include(spec.thread_id, spec.run_id, spec.include)
+        specs, now = self.settings.watch, self.clock.wall()
+        done = await self.store.run(partial(reconcile_config_watches, self.store.sync, specs, now))
+        for thread_id, run_id in done.removed:
+            log.info("watch removed: no longer in the config", thread_id=thread_id, run_id=run_id)
 
     async def start_watch(
         self,
@@ -153,10 +151,20 @@ class Watcher:
         include: Sequence[str] | None,
         cursor: str | None = None,
     ) -> None:
-        key = ("run", thread_id, run_id)
-        if key in self.scheduler:
+        if ("run", thread_id, run_id) in self.scheduler:
             return
         known = await self.store.known_states(thread_id, run_id)
+        self._start_run(thread_id, run_id, include, cursor, known)
+
+    def _start_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        include: Sequence[str] | None,
+        cursor: str | None,
+        known: dict[str, ObjectState],
+    ) -> None:
+        key = ("run", thread_id, run_id)
         if key in self.scheduler:  # started meanwhile
             return
         state = _RunState(
@@ -177,10 +185,20 @@ class Watcher:
     async def start_thread_watch(
         self, thread_id: str, include: Sequence[str] | None, started_at: float, listed: bool
     ) -> None:
-        key = ("thread", thread_id)
-        if key in self.scheduler:
+        if ("thread", thread_id) in self.scheduler:
             return
         seen = await self.store.runs_of_thread(thread_id)
+        self._start_thread(thread_id, include, started_at, listed, seen)
+
+    def _start_thread(
+        self,
+        thread_id: str,
+        include: Sequence[str] | None,
+        started_at: float,
+        listed: bool,
+        seen: set[str],
+    ) -> None:
+        key = ("thread", thread_id)
         if key in self.scheduler:  # started meanwhile
             return
         state = _ThreadState(
@@ -197,10 +215,11 @@ class Watcher:
         )
 
     async def start_all(self) -> None:
-        for w in await self.store.run_watches(active_only=True):
-            await self.start_watch(w.thread_id, w.run_id, w.include, w.cursor)
-        for t in await self.store.thread_watches():
-            await self.start_thread_watch(t.thread_id, t.include, t.started_at, t.listed)
+        active = await self.store.run(partial(load_active, self.store.sync))  # one hand-off
+        for w, known in active.runs:
+            self._start_run(w.thread_id, w.run_id, w.include, w.cursor, known)
+        for t, seen in active.threads:
+            self._start_thread(t.thread_id, t.include, t.started_at, t.listed, seen)
 
     async def add_watch(
         self,
@@ -271,33 +290,30 @@ class Watcher:
         more = len(rows) == limit
         return out, ((rows[-1][0], rows[-1][1] or "") if rows and more else None)
 
-    async def _drop_unconfigured(self, specs: Sequence[WatchSpec]) -> int:
-        """Stop the config watches (store source "config") that `specs` no longer lists."""
-        want = {(s.thread_id, s.run_id or None) for s in specs}
-        gone = [
-            (w.thread_id, w.run_id)
-            for w in await self.store.run_watches()
-            if w.source == "config" and (w.thread_id, w.run_id) not in want
-        ] + [
-            (t.thread_id, None)
-            for t in await self.store.thread_watches()
-            if t.source == "config" and (t.thread_id, None) not in want
-        ]
-        for thread_id, run_id in gone:
-            await self.remove_watch(thread_id, run_id)
-        return len(gone)
-
     async def reload(self, new: Settings) -> None:
         """Apply a new config: [[watch]] added and removed, every [poll] and [retry] key;
         state is kept. What needs a restart is named in one log line (`reloadable`)."""
-        removed = await self._drop_unconfigured(new.watch)
-        added = 0
-        for spec in new.watch:
-            added += await self.add_watch(
-                spec.thread_id, spec.run_id, source="config", include=spec.include
-            )
-            if await self.store.set_config_include(spec.thread_id, spec.run_id, spec.include):
-                await self._follow_include(spec, new.poll)
+        now = self.clock.wall()
+        done = await self.store.run(
+            partial(reconcile_config_watches, self.store.sync, new.watch, now)
+        )
+        for thread_id, run_id in done.removed:
+            self.scheduler.cancel(("run", thread_id, run_id) if run_id else ("thread", thread_id))
+            self.runs.pop((thread_id, run_id or ""), None)
+            if not run_id:
+                self.threads.pop(thread_id, None)
+            log.info("watch removed", thread_id=thread_id, run_id=run_id)
+        for thread_id, run_id in done.dropped_runs:
+            self.scheduler.cancel(("run", thread_id, run_id))
+            self.runs.pop((thread_id, run_id), None)
+        for spec in done.added:
+            if spec.run_id:
+                await self.start_watch(spec.thread_id, spec.run_id, spec.include)
+            else:
+                await self.start_thread_watch(spec.thread_id, spec.include, now, listed=False)
+            log.info("watch added", thread_id=spec.thread_id, run_id=spec.run_id, source="config")
+        for spec in done.include_changed:
+            await self._follow_include(spec, new.poll)
         applied = changed_keys(self.settings.poll, new.poll, "poll")
         applied += changed_keys(self.settings.retry, new.retry, "retry")
         self._apply_poll(new.poll)
@@ -306,7 +322,9 @@ class Watcher:
         if restart:
             log.warning(f"reload: these settings change at the next restart: {', '.join(restart)}")
         self.settings = new
-        log.info("config reloaded", added=added, removed=removed, applied=applied)
+        log.info(
+            "config reloaded", added=len(done.added), removed=len(done.removed), applied=applied
+        )
 
     async def _follow_include(self, spec: WatchSpec, poll: PollSettings) -> None:
         """A [[watch]] whose `include` changed: its next polls (and its runs') use the new one."""

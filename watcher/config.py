@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+MAX_CONCURRENCY = 1000  # [poll] max_concurrency's upper bound
 CREDENTIAL_API_KEY = "openai-api-key"
 
 
@@ -136,7 +137,7 @@ class PollSettings(_Section):
     max_interval: float = Field(30.0, gt=0)
     idle_after: float = Field(10.0, ge=0)
     max_requests_per_second: float = Field(15.0, gt=0)
-    max_concurrency: int = Field(8, ge=1, le=1000)
+    max_concurrency: int = Field(8, ge=1, le=MAX_CONCURRENCY)
     include: tuple[str, ...] = ()
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ import structlog
 from watcher.app import Observer, Watcher
 from watcher.client import ApiClient
 from watcher.clock import AnyioClock
-from watcher.config import ConfigError, Settings
+from watcher.config import MAX_CONCURRENCY, ConfigError, Settings
 from watcher.housekeeping import prune_forever
 from watcher.listen import listen_socket
 from watcher.metrics import Metrics
@@ -183,7 +183,10 @@ async def serve(
             clock=clock,
             gate=RateGate(clock, rate=settings.poll.max_requests_per_second),
             transport=transport,
-            max_connections=settings.poll.max_concurrency,
+            # the scheduler caps requests in flight (max_concurrency, which a reload may
+            # raise); the pool opens no more connections than that, so its own cap is the
+            # largest max_concurrency allowed
+            max_connections=MAX_CONCURRENCY,
             observer=metrics.observe_request,
         )
         watcher = Watcher(
