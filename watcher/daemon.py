@@ -8,6 +8,7 @@ STOPPING through the notifier passed in.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -127,6 +128,28 @@ async def _report_status(notify: Notify, status: Callable[[], str]) -> None:
         await anyio.sleep(STATUS_EVERY)
 
 
+#: The state file's `meta` key holding the end (unix time) of the global 429 pause.
+PAUSE_KEY = "api_pause_until"
+
+
+def _keep_pause(gate: RateGate, store: Store) -> None:
+    """A 429 pause that has not run out goes on after a restart: the limit has not reset."""
+    try:
+        left = gate.restore_pause(float(store.get_meta(PAUSE_KEY) or 0.0))
+    except ValueError:
+        left = 0.0
+    if left > 0:
+        log.warning("the API asked to pause before the restart; pausing", seconds=round(left, 1))
+
+    def save(end: float) -> None:
+        try:
+            store.set_meta(PAUSE_KEY, f"{end:.3f}")
+        except sqlite3.Error as exc:
+            log.error("cannot write the state file", path=store.path, error=str(exc))
+
+    gate.on_pause = save
+
+
 async def serve(
     settings: Settings,
     *,
@@ -163,14 +186,21 @@ async def serve(
             from watcher.webhook import WebhookSink
 
             webhook = WebhookSink(settings.webhook, store, clock, metrics=metrics)
+        gate = RateGate(
+            clock,
+            rate=settings.poll.max_requests_per_second,
+            low_water=settings.poll.max_concurrency,
+        )
+        _keep_pause(gate, store)
         client = ApiClient(
             settings.api,
             settings.retry,
             clock=clock,
-            gate=RateGate(clock, rate=settings.poll.max_requests_per_second),
+            gate=gate,
             transport=transport,
             max_connections=settings.poll.max_concurrency,
             observer=metrics.observe_request,
+            interval=settings.poll.interval,
         )
         watcher = Watcher(
             settings,

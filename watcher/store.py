@@ -170,6 +170,14 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def get_meta(self, key: str) -> str | None:
+        """A value kept across restarts (e.g. the end of a 429 pause), None when unset."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     # -- watches -------------------------------------------------------------------------
 
     def add_run_watch(
