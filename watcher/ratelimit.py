@@ -30,6 +30,9 @@ RELEASE_AFTER = 60.0
 #: While the rate holds requests back, it grows by this share of the rate at the last cut
 #: per second (at least 1 request/s): back to that rate in ~5 s after a cut by half.
 INCREASE = 0.1
+#: The rate is cut at most once in this many seconds: later 429s of the same storm only
+#: pause (their Retry-After), since the send rate measured across a pause means little.
+EPISODE = 5.0
 #: With `x-ratelimit-remaining-requests` at or below low water, the rate stops growing and
 #: eases by `EASE` per `WINDOW`, so that the bucket is not run dry.
 EASE = 0.9
@@ -69,6 +72,9 @@ class RateGate:
         self._peak = 0.0  # the rate when it was last cut
         self._raised_at = clock.now()
         self._eased_at = -math.inf
+        self._sample: int | None = None  # x-ratelimit-remaining-requests, once per WINDOW
+        self._sampled_at = -math.inf
+        self._draining = False
         self._held_at = -math.inf  # the last time the rate made a request wait
         self._refused_at = -math.inf
         self.low_water = max(2, low_water)  # about the requests in flight at once
@@ -145,10 +151,14 @@ class RateGate:
     # -- after an answer ----------------------------------------------------------------------
 
     def answered(self, hint: RateHint | None = None) -> None:
-        """Any answer that is not a 429: grow the rate while it holds back, ease near empty."""
+        """Any answer that is not a 429: grow the rate while it holds requests back and the
+        server's bucket is neither near empty nor draining; ease it when near empty."""
         now = self.clock.now()
-        low = hint is not None and hint.remaining is not None and hint.remaining <= self.low_water
-        if low:
+        remaining = hint.remaining if hint is not None else None
+        if remaining is not None and now - self._sampled_at >= WINDOW:
+            self._draining = self._sample is not None and remaining < self._sample
+            self._sample, self._sampled_at = remaining, now
+        if remaining is not None and remaining <= self.low_water:
             self._raised_at = now
             if now - self._eased_at >= WINDOW:
                 self._eased_at = now
@@ -160,7 +170,9 @@ class RateGate:
         dt = min(now - self._raised_at, WINDOW)
         self._raised_at = now
         if now - self._held_at <= WINDOW:
-            self._set(self.rate + max(1.0, self._peak * INCREASE) * dt)
+            if not (remaining is not None and self._draining):
+                step = max(1.0, INCREASE * max(self._peak, self.rate))
+                self._set(self.rate + step * dt)
         elif (
             self.ceiling is None
             and now - self._held_at > RELEASE_AFTER
@@ -174,14 +186,14 @@ class RateGate:
         self.refusals += 1
         self._refused_at = now
         self.pause(DEFAULT_PAUSE if retry_after is None else retry_after)
-        if sent_at < self._cut_at:
-            return  # sent before the last cut: the same congestion, already answered
+        if sent_at < self._cut_at or now - self._cut_at < EPISODE:
+            return  # in flight before the cut, or the same storm: the pause answers it
         sent = self.send_rate()
-        base = sent if self.rate is None else min(self.rate, max(sent, MIN_RATE))
-        self._peak = max(base, MIN_RATE)
+        base = max(MIN_RATE, sent if self.rate is None else min(self.rate, max(sent, MIN_RATE)))
+        self._peak = base  # the rate to climb back toward, at INCREASE of it per second
         self._cut_at = now
         self._raised_at = now
-        self._set(self._peak * BETA)
+        self._set(base * BETA)
 
     def _set(self, rate: float) -> None:
         if self.ceiling is not None:
