@@ -151,3 +151,55 @@ async def test_against_a_token_bucket_the_allowance_is_used_and_refusals_stay_lo
             assert allowed >= 0.85 * 30 * 20  # recovered within 10 s of the storm's end
             assert refused <= 0.05 * (allowed + refused)
         tg.cancel_scope.cancel()
+
+
+def failing_then_ok(*answers: tuple[int, dict[str, str]]):
+    """A hostile API answering `answers` in turn (status, headers), then 200."""
+    left = list(answers)
+
+    async def app(scope, receive, send):
+        status, headers = left.pop(0) if left else (200, {})
+        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+        raw.append((b"content-type", b"application/json"))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": b'{"id": "run_1"}'})
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("answers", "first_wait"),
+    [
+        ([(500, {})], (0.0, 0.2)),  # one lost answer costs at most one interval
+        ([(503, {"retry-after": "3"})], (3.0, 3.0)),  # or the server's Retry-After
+        ([(429, {})], (0.5, 1.0)),  # overload: the backoff governs
+    ],
+)
+async def test_one_transient_failure_retries_within_the_interval(answers, first_wait):
+    clock = FakeClock(start=0.0)
+    client = ApiClient(
+        ApiSettings(base_url="http://127.0.0.1:9/v1"),
+        RetrySettings(attempts=5, initial_delay=0.5, max_delay=30.0),
+        clock=clock,
+        gate=RateGate(clock),
+        transport=httpx.ASGITransport(failing_then_ok(*answers)),
+        interval=0.2,
+    )
+    await client.get(("threads", "thread_1", "runs", "run_1"))
+    low, high = first_wait
+    assert low <= clock.sleeps[0] <= high
+
+
+async def test_repeated_failures_back_off_exponentially():
+    clock = FakeClock(start=0.0)
+    client = ApiClient(
+        ApiSettings(base_url="http://127.0.0.1:9/v1"),
+        RetrySettings(attempts=5, initial_delay=0.5, max_delay=30.0),
+        clock=clock,
+        gate=RateGate(clock),
+        transport=httpx.ASGITransport(failing_then_ok(*[(500, {})] * 4)),
+        interval=0.2,
+    )
+    await client.get(("threads", "thread_1", "runs", "run_1"))
+    assert clock.sleeps[0] <= 0.2
+    assert clock.sleeps[1] >= 1.0 and clock.sleeps[3] >= 4.0

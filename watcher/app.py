@@ -22,6 +22,7 @@ from watcher.config import Settings
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
 from watcher.metrics import Metrics
+from watcher.pacing import PaceMonitor
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
@@ -65,6 +66,7 @@ class _RunState:
     last_change: float
     status: str | None = None
     last_poll: float | None = None  # unix time
+    polled_at: float | None = None  # monotonic, the last successful poll
 
 
 @dataclass(slots=True)
@@ -103,8 +105,10 @@ class Watcher:
         exit_when_done: bool = False,
         stop_on_error: bool = False,
         metrics: Metrics | None = None,
+        pace: PaceMonitor | None = None,
     ) -> None:
         self.settings = settings
+        self.pace = pace or PaceMonitor()
         self.metrics = metrics
         self.client = client
         self.store = store
@@ -402,6 +406,7 @@ class Watcher:
         self._emit(found.events, bodies, seqs)
         for observer in self.observers:
             observer(obs.objects)
+        self._track_pace(state, now)
         changed = bool(found.events)
         if changed:
             state.last_change = now
@@ -423,6 +428,37 @@ class Watcher:
             poll_after=obs.poll_after,
         )
         return state.delay
+
+    def _track_pace(self, state: _RunState, now: float) -> None:
+        """The effective interval of active runs (a gauge), and one warning when the request
+        rate or the concurrency cap stretches it past twice `interval` for a minute."""
+        last, state.polled_at = state.polled_at, now
+        poll = self.settings.poll
+        if last is None or state.delay > poll.interval:
+            return  # first poll, or a run backing off: not held back by us
+        if self.pace.observe(now, intended=state.delay, actual=now - last):
+            gate = self.client.gate
+            if gate.rate is None:
+                cause = f"the concurrency cap ([poll] max_concurrency = {poll.max_concurrency})"
+            elif gate.ceiling is not None and gate.rate >= gate.ceiling:
+                cause = f"the request budget ([poll] max_requests_per_second = {gate.ceiling:g})"
+            else:
+                cause = (
+                    f"the API's rate limit (429s; pacing at {gate.rate:.1f} requests/s): "
+                    "raise the organization's limit, or [poll] interval"
+                )
+            log.warning(
+                f"active runs are polled every {self.pace.effective:.1f}s, not every "
+                f"{poll.interval:g}s, for {self.pace.window:.0f}s: {cause} holds them back",
+                effective_interval=round(self.pace.effective or 0.0, 3),
+                interval=poll.interval,
+                request_rate=None if gate.rate is None else round(gate.rate, 2),
+                max_requests_per_second=poll.max_requests_per_second,
+                max_concurrency=poll.max_concurrency,
+            )
+        if self.metrics is not None and self.pace.effective is not None:
+            self.metrics.effective_interval.set(self.pace.effective)
+            self.metrics.request_rate.set(self.client.gate.rate or 0.0)
 
     async def poll_thread(self, state: _ThreadState) -> float | None:
         try:
