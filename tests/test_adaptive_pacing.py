@@ -70,6 +70,22 @@ def test_remaining_near_zero_eases_instead_of_growing():
     assert gate.rate == pytest.approx(27.0)
 
 
+@pytest.mark.parametrize(
+    ("hint", "pause"),
+    [
+        (RateHint(remaining=0, reset=2.0, limit=20), 0.1),  # one request's worth
+        (RateHint(remaining=0, reset=2.0), 2.0),  # the bucket's size unknown: all of it
+        (RateHint(remaining=1, reset=2.0, limit=20), 0.0),
+        (RateHint(remaining=0, reset=None), 0.0),
+    ],
+)
+def test_an_empty_bucket_waits_for_its_reset(hint, pause):
+    clock = FakeClock(start=0.0)
+    gate = RateGate(clock)
+    gate.answered(hint)
+    assert gate.paused_until == pytest.approx(pause)
+
+
 def test_the_ceiling_is_kept():
     clock = FakeClock(start=0.0)
     gate = RateGate(clock, rate=5.0)

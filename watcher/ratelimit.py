@@ -16,7 +16,7 @@ from watcher.rate_headers import MAX_SERVER_DELAY, RateHint
 
 __all__ = ["BETA", "DEFAULT_PAUSE", "MIN_RATE", "RateGate"]
 
-#: A 429 cuts the rate to this share of what was being sent.
+#: A 429 cuts the rate to this share of the rate allowed (or sent, when none was).
 BETA = 0.5
 #: The rate never drops below this (requests per second).
 MIN_RATE = 1.0
@@ -27,8 +27,10 @@ WINDOW = 1.0
 #: After this long with no refusal and the rate not holding anything back, the learned
 #: rate is dropped: the server's limit may have been raised.
 RELEASE_AFTER = 60.0
-#: While the rate holds requests back, it grows by this share of the rate at the last cut
-#: per second (at least 1 request/s): back to that rate in ~5 s after a cut by half.
+#: While the rate holds requests back it grows, per second: by `RECOVER` of the rate before
+#: the last cut while below it (back in a second: a storm's backlog clears fast), then by
+#: `INCREASE` of it (at least 1 request/s), probing for more.
+RECOVER = 0.5
 INCREASE = 0.1
 #: The rate is cut at most once in this many seconds: later 429s of the same storm only
 #: pause (their Retry-After), since the send rate measured across a pause means little.
@@ -44,8 +46,10 @@ class RateGate:
     - `rate` is the learned request rate, None while nothing limits it; `ceiling` the
       configured `[poll] max_requests_per_second` (None: none).
     - A 429 pauses every request for the server's Retry-After (limits are per organization)
-      and cuts the rate to `BETA` of what was sent over the last second, once per round:
-      refusals of requests sent before the cut do not cut again.
+      and cuts the rate to `BETA` of the rate allowed (of what was sent over the last second
+      when none was), at most once per `EPISODE`.
+    - `x-ratelimit-remaining-requests: 0` pauses until one request is replenished, from
+      `x-ratelimit-reset-requests` (and `x-ratelimit-limit-requests` when sent).
     - Answers raise the rate additively while it holds requests back and the server's
       `x-ratelimit-remaining-requests` (when sent) is above `low_water` (about the number
       of requests in flight at once, `[poll] max_concurrency`); at or below it the rate
@@ -139,6 +143,8 @@ class RateGate:
             if send_at > start:
                 self._held_at = now
         self._sent.append(send_at)
+        while self._sent[0] < now - WINDOW:
+            self._sent.popleft()
         return send_at - now
 
     async def wait(self) -> float:
@@ -158,6 +164,10 @@ class RateGate:
         if remaining is not None and now - self._sampled_at >= WINDOW:
             self._draining = self._sample is not None and remaining < self._sample
             self._sample, self._sampled_at = remaining, now
+        if remaining == 0 and hint is not None and hint.reset is not None:
+            # the bucket is empty: wait for one request's worth (all of it when the size,
+            # x-ratelimit-limit-requests, is not sent)
+            self.pause(hint.reset / hint.limit if hint.limit else hint.reset)
         if remaining is not None and remaining <= self.low_water:
             self._raised_at = now
             if now - self._eased_at >= WINDOW:
@@ -171,7 +181,10 @@ class RateGate:
         self._raised_at = now
         if now - self._held_at <= WINDOW:
             if not (remaining is not None and self._draining):
-                step = max(1.0, INCREASE * max(self._peak, self.rate))
+                if self.rate < self._peak:
+                    step = RECOVER * self._peak
+                else:
+                    step = max(1.0, INCREASE * self.rate)
                 self._set(self.rate + step * dt)
         elif (
             self.ceiling is None
@@ -188,9 +201,10 @@ class RateGate:
         self.pause(DEFAULT_PAUSE if retry_after is None else retry_after)
         if sent_at < self._cut_at or now - self._cut_at < EPISODE:
             return  # in flight before the cut, or the same storm: the pause answers it
-        sent = self.send_rate()
-        base = max(MIN_RATE, sent if self.rate is None else min(self.rate, max(sent, MIN_RATE)))
-        self._peak = base  # the rate to climb back toward, at INCREASE of it per second
+        # the rate allowed so far (it grows only while it holds requests back, so it is near
+        # what was sent when it mattered), else what was sent in the last second
+        base = max(MIN_RATE, self.send_rate() if self.rate is None else self.rate)
+        self._peak = base  # the rate to climb back to, at RECOVER of it per second
         self._cut_at = now
         self._raised_at = now
         self._set(base * BETA)
