@@ -86,6 +86,14 @@ def test_an_empty_bucket_waits_for_its_reset(hint, pause):
     assert gate.paused_until == pytest.approx(pause)
 
 
+def test_a_new_ceiling_applies_at_once():
+    gate = RateGate(FakeClock(start=0.0))
+    gate.set_ceiling(5.0)
+    assert (gate.ceiling, gate.rate) == (5.0, 5.0)
+    gate.set_ceiling(None)
+    assert gate.ceiling is None and gate.rate == 5.0  # learned from here on
+
+
 def test_the_ceiling_is_kept():
     clock = FakeClock(start=0.0)
     gate = RateGate(clock, rate=5.0)

@@ -114,6 +114,12 @@ class RateGate:
         self.pause(left)
         return left
 
+    def set_ceiling(self, ceiling: float | None) -> None:
+        """A new `[poll] max_requests_per_second` (a reload): the learned rate is kept below."""
+        self.ceiling = ceiling
+        if ceiling is not None:
+            self.rate = min(self.rate, ceiling) if self.rate is not None else ceiling
+
     def overloaded(self) -> bool:
         """The server signalled overload lately: paused, or a 429 in the last few seconds."""
         now = self.clock.now()
