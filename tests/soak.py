@@ -124,7 +124,6 @@ def config(tmp_path: Path, base_url: str, hook_url: str, runs: list[tuple[str, s
         "interval = 0.1",
         "max_interval = 0.5",
         "idle_after = 100",
-        "max_requests_per_second = 3000",
         "max_concurrency = 32",
         "[retry]",
         "attempts = 3",

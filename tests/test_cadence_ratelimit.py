@@ -20,6 +20,8 @@ POLL = PollSettings(interval=1.0, max_interval=8.0, idle_after=5.0)
         (1.0, {"changed": False, "slow": False, "idle_for": 6.0}, 1.5),  # idle: backs off
         (6.0, {"changed": False, "slow": False, "idle_for": 60.0}, 8.0),  # capped
         (1.0, {"changed": False, "slow": True, "idle_for": 0.0}, 1.5),  # requires_action
+        (2.0, {"changed": False, "slow": True, "idle_for": 3.0}, 2.0),  # ... at most 2x first
+        (2.0, {"changed": False, "slow": True, "idle_for": 6.0}, 3.0),  # ... then backs off
         (1.0, {"changed": True, "slow": False, "idle_for": 0.0, "poll_after": 3.0}, 3.0),
         (1.0, {"changed": False, "slow": False, "idle_for": 0.0, "poll_after": 99.0}, 8.0),
     ],

@@ -24,6 +24,7 @@ from watcher.config import PollSettings, Settings, WatchSpec
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
 from watcher.metrics import Metrics
+from watcher.pacing import PaceMonitor
 from watcher.reconcile import load_active, reconcile_config_watches
 from watcher.reloadable import changed_keys, restart_needed
 from watcher.scheduler import Scheduler
@@ -72,6 +73,7 @@ class _RunState:
     status: str | None = None
     last_poll: float | None = None  # unix time
     default_include: bool = False  # `include` is [poll] include's, which a reload may change
+    polled_at: float | None = None  # monotonic, the last successful poll
 
 
 @dataclass(slots=True)
@@ -110,8 +112,10 @@ class Watcher:
         exit_when_done: bool = False,
         stop_on_error: bool = False,
         metrics: Metrics | None = None,
+        pace: PaceMonitor | None = None,
     ) -> None:
         self.settings = settings
+        self.pace = pace or PaceMonitor()
         self.metrics = metrics
         self.client = client
         self.store = AsyncStore.wrap(store)  # SQLite off the event loop
@@ -346,6 +350,8 @@ class Watcher:
         """[poll] in force from now: the cap, the budget ceiling, include, the cadence."""
         self.scheduler.set_concurrency(poll.max_concurrency)
         self.client.gate.set_ceiling(poll.max_requests_per_second)
+        self.client.gate.low_water = max(2, poll.max_concurrency)
+        self.client.interval = poll.interval
         for state in self.runs.values():
             if state.default_include:
                 state.include = tuple(poll.include)
@@ -496,6 +502,7 @@ class Watcher:
         await self._emit(found.events, bodies, seqs)
         for observer in self.observers:
             observer(obs.objects)
+        self._track_pace(state, now)
         changed = bool(found.events)
         if changed:
             state.last_change = now
@@ -517,6 +524,37 @@ class Watcher:
             poll_after=obs.poll_after,
         )
         return state.delay
+
+    def _track_pace(self, state: _RunState, now: float) -> None:
+        """The effective interval of active runs (a gauge), and one warning when the request
+        rate or the concurrency cap stretches it past twice `interval` for a minute."""
+        last, state.polled_at = state.polled_at, now
+        poll = self.settings.poll
+        if last is None or state.delay > poll.interval:
+            return  # first poll, or a run backing off: not held back by us
+        if self.pace.observe(now, intended=state.delay, actual=now - last):
+            gate = self.client.gate
+            if gate.rate is None:
+                cause = f"the concurrency cap ([poll] max_concurrency = {poll.max_concurrency})"
+            elif gate.ceiling is not None and gate.rate >= gate.ceiling:
+                cause = f"the request budget ([poll] max_requests_per_second = {gate.ceiling:g})"
+            else:
+                cause = (
+                    f"the API's rate limit (429s; pacing at {gate.rate:.1f} requests/s): "
+                    "raise the organization's limit, or [poll] interval"
+                )
+            log.warning(
+                f"active runs are polled every {self.pace.effective:.1f}s, not every "
+                f"{poll.interval:g}s, for {self.pace.window:.0f}s: {cause} holds them back",
+                effective_interval=round(self.pace.effective or 0.0, 3),
+                interval=poll.interval,
+                request_rate=None if gate.rate is None else round(gate.rate, 2),
+                max_requests_per_second=poll.max_requests_per_second,
+                max_concurrency=poll.max_concurrency,
+            )
+        if self.metrics is not None and self.pace.effective is not None:
+            self.metrics.effective_interval.set(self.pace.effective)
+            self.metrics.request_rate.set(self.client.gate.rate or 0.0)
 
     async def poll_thread(self, state: _ThreadState) -> float | None:
         try:

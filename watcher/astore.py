@@ -84,6 +84,8 @@ class AsyncStore:
     queue_depth = _threaded(Store.queue_depth)
     outbox = _threaded(Store.outbox)
     replay = _threaded(Store.replay)
+    get_meta = _threaded(Store.get_meta)
+    set_meta = _threaded(Store.set_meta)
     oldest_head = _threaded(Store.oldest_head)
     release = _threaded(Store.release)
     note_failure = _threaded(Store.note_failure)

@@ -8,6 +8,8 @@ __all__ = ["BACKOFF", "next_delay"]
 
 #: Growth factor of the interval while nothing changes.
 BACKOFF = 1.5
+#: A slow status backs off to at most this many intervals before `idle_after`.
+SLOW_CAP = 2.0
 
 
 def next_delay(
@@ -25,7 +27,9 @@ def next_delay(
     - a change snaps back to `interval`;
     - an active watch keeps `interval` for `idle_after` seconds without change, then backs
       off by `BACKOFF` per poll up to `max_interval`;
-    - a slow status (requires_action: waiting on the tool outputs) backs off at once.
+    - a slow status (requires_action: waiting on the tool outputs) backs off at once, but
+      only up to `SLOW_CAP` x `interval` until `idle_after`: the status after it (the run
+      going on once the outputs are in) can be short, and must not be missed.
     """
     if poll_after is not None:
         return min(max(poll_after, 0.0), poll.max_interval)
@@ -33,4 +37,7 @@ def next_delay(
         return poll.interval
     if not slow and idle_for < poll.idle_after:
         return poll.interval
-    return min(poll.max_interval, max(previous, poll.interval) * BACKOFF)
+    longer = min(poll.max_interval, max(previous, poll.interval) * BACKOFF)
+    if slow and idle_for < poll.idle_after:
+        return min(longer, max(previous, poll.interval * SLOW_CAP))
+    return longer

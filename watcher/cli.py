@@ -9,6 +9,7 @@ Exit codes: 0 ok; 1 `watch --exit-status` and the run did not complete; 2 usage;
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -84,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--duration", type=float, default=30.0, help="with --generate: seconds")
     sim.add_argument("--api-key", help="require this (fake) key")
+    sim.add_argument(
+        "--rate-limit",
+        type=_positive,
+        metavar="RPS",
+        help="allow RPS requests/s (token bucket; 429 with retry-after-ms and x-ratelimit-*)",
+    )
 
     outbox = sub.add_parser("outbox", help="webhook deliveries: pending and dead letters")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
@@ -110,6 +117,16 @@ def _parser() -> argparse.ArgumentParser:
         "demo", parents=[common, view], help="the simulator and the watcher in one process"
     )
     return p
+
+
+def _positive(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {raw!r}")
+    return value
 
 
 def _settings(args: argparse.Namespace, **flags: Any) -> Settings:

@@ -26,6 +26,7 @@ from watcher.errors import (
     RateLimitedError,
     TransientError,
 )
+from watcher.rate_headers import parse_poll_after, parse_rate_hint, parse_retry_after
 from watcher.ratelimit import RateGate
 from watcher.retry import retry_policy
 
@@ -53,21 +54,6 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "***")
     return _KEYLIKE.sub(r"\1***", text)
-
-
-def parse_retry_after(headers: httpx.Headers) -> float | None:
-    """`retry-after-ms` (OpenAI) or `Retry-After` seconds; HTTP dates are not used by OpenAI."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw) / scale
-        except ValueError:
-            continue
-        if value >= 0:
-            return value
-    return None
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -129,12 +115,14 @@ class ApiClient:
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 16,
         observer: RequestObserver | None = None,
+        interval: float | None = None,
     ) -> None:
         self.api = api
         self.retry = retry
         self.clock = clock
         self.gate = gate
         self.observer = observer
+        self.interval = interval  # a first transient failure retries within this (or Retry-After)
         self.successes = 0
         self._secret = api.api_key.get_secret_value() if api.api_key else None
         headers = {
@@ -173,7 +161,7 @@ class ApiClient:
             self.observer(code, self.clock.now() - started, self.clock.wall())
 
     async def _send_once(self, url: str, params: QueryItems) -> ApiResponse:
-        await self.gate.wait()
+        sent_at = await self.gate.wait()
         started = self.clock.now()
         request = httpx.Request(
             "GET", url, params=params, headers=self._headers, extensions={"timeout": self._timeout}
@@ -194,18 +182,15 @@ class ApiClient:
             self._observe(None, started)
             raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from None
         self._observe(response.status_code, started)
+        if response.status_code != 429:
+            self.gate.answered(parse_rate_hint(response.headers))
         try:
             body = classify(response, api_missing=self.successes == 0)
         except RateLimitedError as exc:
-            self.gate.pause(exc.retry_after if exc.retry_after is not None else 1.0)
+            self.gate.refused(exc.retry_after, sent_at)
             raise
         self.successes += 1
-        poll_after = response.headers.get("openai-poll-after-ms")
-        try:
-            after = float(poll_after) / 1000.0 if poll_after is not None else None
-        except ValueError:
-            after = None
-        return ApiResponse(body=body, poll_after=after)
+        return ApiResponse(body=body, poll_after=parse_poll_after(response.headers))
 
     async def get(
         self, segments: Sequence[str], params: Sequence[tuple[str, str]] = ()
@@ -217,7 +202,13 @@ class ApiClient:
             *self.api.query.items(),
         ]
         try:
-            async for attempt in retry_policy(self.retry, sleep=self.clock.sleep):
+            policy = retry_policy(
+                self.retry,
+                sleep=self.clock.sleep,
+                first=self.interval,
+                overloaded=self.gate.overloaded,
+            )
+            async for attempt in policy:
                 with attempt:
                     return await self._send_once(url, query)
         except ApiError as exc:

@@ -136,7 +136,7 @@ class PollSettings(_Section):
     interval: float = Field(1.0, gt=0)
     max_interval: float = Field(30.0, gt=0)
     idle_after: float = Field(10.0, ge=0)
-    max_requests_per_second: float = Field(15.0, gt=0)
+    max_requests_per_second: float | None = Field(None, gt=0)  # a ceiling; None: the server's
     max_concurrency: int = Field(8, ge=1, le=MAX_CONCURRENCY)
     include: tuple[str, ...] = ()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ import httpx
 import structlog
 
 from watcher.app import Observer, Watcher
+from watcher.astore import AsyncStore
 from watcher.client import ApiClient
 from watcher.clock import AnyioClock
 from watcher.config import MAX_CONCURRENCY, ConfigError, Settings
@@ -135,6 +137,51 @@ async def _report_status(notify: Notify, status: Callable[[], str]) -> None:
         await anyio.sleep(STATUS_EVERY)
 
 
+#: The state file's `meta` key holding the end (unix time) of the global 429 pause.
+PAUSE_KEY = "api_pause_until"
+
+
+class PauseKeeper:
+    """A 429 pause that has not run out goes on after a restart: the limit has not reset.
+
+    The gate reports a new pause from inside a request (sync, on the event loop); the end
+    is written by `run` through the store's own thread, never beside its transactions.
+    """
+
+    def __init__(self, gate: RateGate, store: Store) -> None:
+        try:
+            left = gate.restore_pause(float(store.get_meta(PAUSE_KEY) or 0.0))
+        except ValueError:
+            left = 0.0
+        if left > 0:
+            log.warning(
+                "the API asked to pause before the restart; pausing", seconds=round(left, 1)
+            )
+        self._end: float | None = None
+        self._changed = anyio.Event()
+        gate.on_pause = self._note
+
+    def _note(self, end: float) -> None:
+        self._end = end
+        self._changed.set()
+
+    async def flush(self, store: AsyncStore) -> None:
+        """Write the latest pause end, if one came since the last write."""
+        end, self._end = self._end, None
+        if end is None:
+            return
+        try:
+            await store.set_meta(PAUSE_KEY, f"{end:.3f}")
+        except sqlite3.Error as exc:
+            log.error("cannot write the state file", path=store.path, error=str(exc))
+
+    async def run(self, store: AsyncStore) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed = anyio.Event()
+            await self.flush(store)
+
+
 async def serve(
     settings: Settings,
     *,
@@ -177,17 +224,24 @@ async def serve(
             from watcher.webhook import WebhookSink
 
             webhook = WebhookSink(settings.webhook, store, clock, metrics=metrics)
+        gate = RateGate(
+            clock,
+            rate=settings.poll.max_requests_per_second,
+            low_water=settings.poll.max_concurrency,
+        )
+        pause_keeper = PauseKeeper(gate, store)
         client = ApiClient(
             settings.api,
             settings.retry,
             clock=clock,
-            gate=RateGate(clock, rate=settings.poll.max_requests_per_second),
+            gate=gate,
             transport=transport,
             # the scheduler caps requests in flight (max_concurrency, which a reload may
             # raise); the pool opens no more connections than that, so its own cap is the
             # largest max_concurrency allowed
             max_connections=MAX_CONCURRENCY,
             observer=metrics.observe_request,
+            interval=settings.poll.interval,
         )
         watcher = Watcher(
             settings,
@@ -215,6 +269,9 @@ async def serve(
                     )
                 if webhook is not None:
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
+                tg.start_soon(
+                    _supervised, partial(pause_keeper.run, watcher.store), name="429 pause keeper"
+                )
                 if not exit_when_done:
                     retention = settings.state.retention
                     tg.start_soon(

@@ -36,7 +36,12 @@ async def run_simulator(args: argparse.Namespace) -> None:
         scenario = load_scenario(args.scenario)
     else:
         scenario = default_scenario()
-    app = create_app(scenario, clock=RealClock(), api_key=args.api_key)
+    limit = None
+    if args.rate_limit is not None:
+        from watcher.simulator.limiter import TokenBucket
+
+        limit = TokenBucket(args.rate_limit)
+    app = create_app(scenario, clock=RealClock(), api_key=args.api_key, rate_limit=limit)
 
     def ready(url: str) -> None:
         print(url, flush=True)

@@ -65,6 +65,16 @@ class Metrics:
             "What is left of a pause of every request after a 429",
             registry=r,
         )
+        self.effective_interval = Gauge(
+            PREFIX + "effective_poll_interval_seconds",
+            "Moving average of the real time between two polls of an active run",
+            registry=r,
+        )
+        self.request_rate = Gauge(
+            PREFIX + "api_pace_requests_per_second",
+            "Requests per second the pacing allows now (0: no limit learned or set)",
+            registry=r,
+        )
         self.webhook_queue = Gauge(
             PREFIX + "webhook_queue_depth",
             "Webhook events not delivered, by state",

@@ -183,6 +183,14 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def get_meta(self, key: str) -> str | None:
+        """A value kept across restarts (e.g. the end of a 429 pause), None when unset."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     # -- watches -------------------------------------------------------------------------
 
     def add_run_watch(
@@ -294,10 +302,7 @@ class Store:
         if not run_id:
             sql = "SELECT 1 FROM thread_watches WHERE thread_id = ?"
             return self._db.execute(sql, (thread_id,)).fetchone() is not None
-        sql = (
-            "SELECT 1 FROM run_watches WHERE thread_id = ? AND run_id = ?"
-            " AND source != 'ignored'"
-        )
+        sql = "SELECT 1 FROM run_watches WHERE thread_id = ? AND run_id = ? AND source != 'ignored'"
         return self._db.execute(sql, (thread_id, run_id)).fetchone() is not None
 
     def mark_thread_listed(self, thread_id: str) -> None:

@@ -161,12 +161,16 @@ class WebhookSink:
             return
         now = self.clock.wall()
         attempts = item.attempts + 1
+        jitter = self.jitter()
         delay = next_attempt_delay(
-            attempts, self.settings.schedule, retry_after=retry_after, jitter=self.jitter()
+            attempts, self.settings.schedule, retry_after=retry_after, jitter=jitter
         )
         deadline = (
             item.deadline if item.deadline is not None else item.created_at + self.settings.max_age
         )
+        ours = next_attempt_delay(attempts, self.settings.schedule, retry_after=None, jitter=jitter)
+        if now + ours <= deadline < now + delay:
+            delay = deadline - now  # only the receiver's Retry-After goes past: a last try then
         if permanent or now + delay > deadline:
             why = error if permanent else f"{error}; past max_age ({self.settings.max_age:.0f}s)"
             await self.store.mark_dead(SINK, item.seq, error=why)

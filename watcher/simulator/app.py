@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from watcher.simulator.faults import FaultQueue, apply_fault, openai_error, parse_faults
+from watcher.simulator.limiter import TokenBucket
 from watcher.simulator.scenario import Scenario
 from watcher.simulator.state import RUN_TERMINAL, PageQuery, World
 
@@ -115,6 +116,7 @@ class _Sim:
         self.key_header = api_key_header.lower()
         self.required_query = dict(required_query or {})
         self.faults = FaultQueue()
+        self.limiter: TokenBucket | None = None
         self.requests = 0
         self.by_route: dict[str, int] = {"runs": 0, "run": 0, "steps": 0}
         self.by_status: dict[str, int] = {}
@@ -152,10 +154,17 @@ class _Sim:
             if run_id is not None:
                 self.by_run[run_id] = self.by_run.get(run_id, 0) + 1
             response = self.check(request)
+            limit: dict[str, str] = {}
+            if response is None and self.limiter is not None:
+                allowed, limit = self.limiter.take()
+                if not allowed:
+                    message, code = "Rate limit reached for requests.", "rate_limit_exceeded"
+                    response = openai_error(429, message, kind="requests", code=code)
             if response is None:
                 fault = self.faults.take(route)
                 normal = functools.partial(make, request)
                 response = normal() if fault is None else await apply_fault(fault, normal)
+            response.headers.update(limit)
             return self._counted(response)
 
         return handle
@@ -276,9 +285,13 @@ def create_app(
     api_key: str | None = None,
     api_key_header: str = "authorization",
     required_query: Mapping[str, str] | None = None,
+    rate_limit: TokenBucket | None = None,
 ) -> Starlette:
-    """The simulator; `clock` defaults to a `RealClock`. Its state is `app.state.sim`."""
+    """The simulator; `clock` defaults to a `RealClock`. Its state is `app.state.sim`.
+
+    `rate_limit`: a token bucket every /v1 request passes (429 beyond it)."""
     sim = _Sim(scenario, clock or RealClock(), api_key, api_key_header, required_query)
+    sim.limiter = rate_limit
     base = "/v1/threads/{thread_id}/runs"
     routes = [
         Route(base, sim.endpoint("runs", sim.list_runs)),
