@@ -55,6 +55,11 @@ def redact(text: str, *secrets: str | None) -> str:
     return _KEYLIKE.sub(r"\1***", text)
 
 
+def _shown(url: str) -> str:
+    """The URL a request tried, without any user:password in it."""
+    return str(httpx.URL(url).copy_with(userinfo=b""))
+
+
 def parse_retry_after(headers: httpx.Headers) -> float | None:
     """`retry-after-ms` (OpenAI) or `Retry-After` seconds; HTTP dates are not used by OpenAI."""
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
@@ -188,11 +193,13 @@ class ApiClient:
         except httpx.TimeoutException as exc:
             self._observe(None, started)
             raise TransientError(
-                f"timed out after {self.api.timeout}s ({type(exc).__name__})"
+                f"GET {_shown(url)}: timed out after {self.api.timeout}s ({type(exc).__name__})"
             ) from None
         except httpx.TransportError as exc:
             self._observe(None, started)
-            raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from None
+            raise TransientError(
+                f"GET {_shown(url)}: connection error: {type(exc).__name__}: {exc}"
+            ) from None
         self._observe(response.status_code, started)
         try:
             body = classify(response, api_missing=self.successes == 0)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
-from typing import Protocol, TextIO
+from functools import partial
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 import anyio
 import httpx
@@ -29,11 +30,15 @@ from watcher.scheduler import TICK
 from watcher.sinks import JsonLinesSink, LineSink
 from watcher.store import Store
 
+if TYPE_CHECKING:
+    from watcher.http_api import BearerToken
+
 __all__ = ["Notify", "serve"]
 
 log = structlog.get_logger("watcher.daemon")
 
 Reloader = Callable[[], Settings]
+ReloadHook = Callable[[Settings], None]  # applies a part of the new settings live
 STATUS_EVERY = 10.0
 
 
@@ -68,10 +73,15 @@ class _Silent:
     def watchdog(self) -> None: ...
 
 
-def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
+def _reload(
+    watcher: Watcher, reloader: Reloader, notify: Notify, hooks: Sequence[ReloadHook] = ()
+) -> None:
     notify.reloading(time.monotonic_ns() // 1000)
     try:
-        watcher.reload(reloader())
+        new = reloader()
+        watcher.reload(new)
+        for hook in hooks:
+            hook(new)
     except ConfigError as exc:
         log.error(
             "reload refused: the new config is bad; the old one stays in force", error=str(exc)
@@ -81,7 +91,11 @@ def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
 
 
 async def _handle_signals(
-    watcher: Watcher, scope: anyio.CancelScope, reloader: Reloader | None, notify: Notify
+    watcher: Watcher,
+    scope: anyio.CancelScope,
+    reloader: Reloader | None,
+    notify: Notify,
+    hooks: Sequence[ReloadHook] = (),
 ) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         stopping = False
@@ -90,13 +104,14 @@ async def _handle_signals(
             if signum == signal.SIGHUP:
                 if reloader is not None and not stopping:
                     log.info("reloading the config", signal=name)
-                    _reload(watcher, reloader, notify)
+                    _reload(watcher, reloader, notify, hooks)
                 continue
             if stopping:
                 log.warning("second signal: stopping at once", signal=name)
                 scope.cancel()
                 return
             stopping = True
+            watcher.stopped_by = signum  # `watch` exits 128 + signum, as a shell expects
             log.info("stopping: finishing what is in flight", signal=name)
             notify.stopping()
             watcher.stop()
@@ -156,7 +171,8 @@ async def serve(
 
             from watcher.live import LiveView
 
-            view = stack.enter_context(LiveView(Console(file=stdout)))
+            view = LiveView(Console(file=stdout), redirect_stderr=sys.stderr.isatty())
+            stack.enter_context(view)
             observers.append(view.on_observed)
         webhook = None
         if settings.webhook is not None and not exit_when_done:
@@ -185,6 +201,7 @@ async def serve(
             metrics=metrics,
         )
         watcher.on_ready(notify.ready)
+        reload_hooks: list[ReloadHook] = []
         try:
             async with anyio.create_task_group() as tg:
                 if handle_signals:
@@ -194,12 +211,14 @@ async def serve(
                         tg.cancel_scope,
                         reloader,
                         notify,
+                        reload_hooks,
                         name="signals",
                     )
                 if webhook is not None:
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
                 if settings.http is not None:
-                    await _start_http(tg, watcher, metrics, settings, webhook)
+                    token = await _start_http(tg, watcher, metrics, settings, webhook)
+                    reload_hooks.append(partial(_apply_http_token, token))
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
                     lambda: watchdog_loop(
@@ -228,14 +247,14 @@ async def _start_http(
     metrics: Metrics,
     settings: Settings,
     webhook: object | None,
-) -> None:
+) -> BearerToken:
     from watcher.asgi import serve_asgi
-    from watcher.http_api import create_http_app
+    from watcher.http_api import BearerToken, create_http_app
     from watcher.webhook import SINK
 
     http = settings.http
     assert http is not None
-    token = http.token.get_secret_value() if http.token else None
+    token = BearerToken(http.token.get_secret_value() if http.token else None)
     app = create_http_app(
         watcher,
         metrics,
@@ -254,3 +273,16 @@ async def _start_http(
     )
     with anyio.fail_after(10):
         await ready.wait()
+    return token
+
+
+def _apply_http_token(token: BearerToken, new: Settings) -> None:
+    """SIGHUP: a new [http] token applies at once (the old one stops working); where the
+    endpoint listens changes at the next restart."""
+    if new.http is None:
+        log.warning("reload: [http] was removed; the endpoint stops at the next restart")
+        return
+    value = new.http.token.get_secret_value() if new.http.token else None
+    if value != token.value:
+        token.value = value
+        log.info("reload: the [http] token was replaced; the old one no longer works")
