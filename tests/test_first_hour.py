@@ -334,3 +334,35 @@ def test_sighup_applies_a_new_http_token_and_metrics_carry_the_version(sim, tmp_
         assert d.stop() == 0
     finally:
         d.kill()
+
+
+@pytest.mark.anyio
+async def test_a_looped_scenario_keeps_starting_runs():
+    """`simulate --loop`: every 20 s the built-in runs start again as new runs, in the same
+    threads, and play out as the first ones did."""
+    from watcher.simulator.app import ManualClock, create_app
+    from watcher.simulator.loop import loop_period, looped
+    from watcher.simulator.scenario import default_scenario
+
+    clock = ManualClock()
+    first = default_scenario()
+    assert loop_period(first) == 20.0
+    app = create_app(looped(first), clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+
+        async def runs() -> list[dict]:
+            r = await client.get(
+                "/v1/threads/thread_demo_support/runs", headers={"OpenAI-Beta": "assistants=v2"}
+            )
+            return r.json()["data"]
+
+        assert {r["id"] for r in await runs()} == {"run_demo_weather", "run_demo_analysis"}
+        clock.advance(179 * 20 + 0.5)  # the 180th round has just started
+        latest = await runs()
+        assert {r["id"]: r["status"] for r in latest[:2]} == {
+            "run_demo_weather_180": "queued",
+            "run_demo_analysis_180": "queued",
+        }
+        clock.advance(20)
+        assert (await runs())[0]["id"].endswith("_181")
