@@ -366,3 +366,19 @@ async def test_a_looped_scenario_keeps_starting_runs():
         }
         clock.advance(20)
         assert (await runs())[0]["id"].endswith("_181")
+
+
+def test_output_into_a_closed_pipe_is_no_traceback():
+    """`check-config | head -3`: the reader goes away; exit as SIGPIPE would, quietly."""
+    read, write = os.pipe()
+    os.close(read)
+    proc = subprocess.run(
+        [sys.executable, "-m", "watcher", "check-config", "--config", str(EXAMPLE)],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        env=env(OPENAI_API_KEY="sk-pipe-000000000000"),
+    )
+    os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")

@@ -341,3 +341,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STATE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `… | head`: the reader left; no traceback, as a shell tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE

@@ -218,7 +218,7 @@ async def serve(
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
                 if settings.http is not None:
                     token = await _start_http(tg, watcher, metrics, settings, webhook)
-                    reload_hooks.append(partial(_apply_http_token, token))
+                    reload_hooks.append(partial(_apply_http_token, token, settings.http.listen))
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
                     lambda: watchdog_loop(
@@ -276,12 +276,14 @@ async def _start_http(
     return token
 
 
-def _apply_http_token(token: BearerToken, new: Settings) -> None:
+def _apply_http_token(token: BearerToken, listening: str, new: Settings) -> None:
     """SIGHUP: a new [http] token applies at once (the old one stops working); where the
     endpoint listens changes at the next restart."""
     if new.http is None:
         log.warning("reload: [http] was removed; the endpoint stops at the next restart")
         return
+    if new.http.listen != listening:
+        log.warning("reload: [http] listen changes at the next restart", listen=listening)
     value = new.http.token.get_secret_value() if new.http.token else None
     if value != token.value:
         token.value = value

@@ -140,7 +140,7 @@ class LiveView:
                 table.add_column(col)
             hidden, shown = _pick_steps(run.steps, budget)
             if hidden:
-                table.add_row(Text(f"… {hidden} earlier steps", "dim"))
+                table.add_row(Text(f"… {hidden} earlier step{'s' if hidden > 1 else ''}", "dim"))
             for step_id, step in shown:
                 table.add_row(*_step_cells(step_id, step, now))
             parts.append(table)
