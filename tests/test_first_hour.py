@@ -120,16 +120,14 @@ def test_log_level_and_version_before_and_after_the_command_and_log_format(tmp_p
         result = run_cli(*args)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["log"]["level"] == "debug"
-    for args in (["--version"], ["watch", "--version"], ["outbox", "list", "--version"]):
+    for args in (["--version"], ["outbox", "list", "--version"]):
         result = run_cli(*args)
         assert (result.returncode, result.stdout) == (0, f"runstep-watcher {__version__}\n")
     url = dead_url()
     console = run_cli("--log-format", "console", "watch", "t_1", "r_1", "--timeout", "1",
                       "--base-url", url)  # fmt: skip
-    default = run_cli("watch", "t_1", "r_1", "--timeout", "1", "--base-url", url)
-    assert console.returncode == default.returncode == 124
+    assert console.returncode == 124  # (stderr a pipe: JSON by default, as tested above)
     assert "[warning" in console.stderr and '"level"' not in console.stderr
-    assert '"level": "warning"' in default.stderr  # stderr is a pipe: JSON
 
 
 def test_config_file_from_the_environment(tmp_path):
@@ -204,7 +202,7 @@ def test_simulate_says_what_it_serves_and_the_pasted_command_works():
         assert command[:3] == [f"OPENAI_BASE_URL={url}", "runstep-watcher", "watch"]
         watched = Daemon(*command[2:], OPENAI_BASE_URL=url)
         try:
-            [first] = watched.wait_events(1)
+            first = watched.wait_events(1)[0]  # (its steps may follow, if they have begun)
             assert first["data"]["id"] == command[-1]
             assert watched.stop(signal.SIGINT) == 130
         finally:
