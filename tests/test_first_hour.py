@@ -61,6 +61,15 @@ def test_watch_exit_status_interrupted_is_not_success(sim, sig, code):
         d.kill()
 
 
+def test_demo_interrupted_is_not_success():
+    d = Daemon("demo", "--json")
+    try:
+        d.wait_events(1)
+        assert d.stop(signal.SIGINT) == 130
+    finally:
+        d.kill()
+
+
 def test_watch_timeout_exits_124_and_every_connection_error_names_the_url():
     url = dead_url()
     result = run_cli(

@@ -133,6 +133,7 @@ async def run_demo(json_out: bool, log_level: str | None) -> int:
                 for run in thread.runs
             ],
         )
-        await serve_watcher(settings, json_out=json_out, exit_when_done=True)
+        watcher = await serve_watcher(settings, json_out=json_out, exit_when_done=True)
         tg.cancel_scope.cancel()
-    return 0
+    # interrupted: 130 / 143, as a shell expects of a command stopped by SIGINT / SIGTERM
+    return 0 if watcher.stopped_by is None else 128 + watcher.stopped_by
