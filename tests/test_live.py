@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import os
 import pty
+import re
 import subprocess
 import sys
 
 from rich.console import Console
 
 from tests.cli import env
+from tests.term import run_on_pty, screen
 from watcher.live import LiveView
 from watcher.transitions import Observed
 
@@ -112,3 +114,55 @@ def test_watch_on_a_terminal_draws_the_view(sim):
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert "run_1" in screen and "step_1" in screen and "completed" in screen
     assert '"object"' not in screen  # a view, not JSON lines
+
+
+def _many_steps(n: int) -> dict:
+    steps = [
+        {
+            "id": f"step_{i:02d}",
+            "type": "message_creation",
+            "timeline": [["in_progress", i], ["completed", i + 0.5]],
+        }
+        for i in range(n)
+    ]
+    steps.append(
+        {"id": "step_active", "type": "message_creation", "timeline": [["in_progress", 1]]}
+    )
+    run = {"id": "run_1", "timeline": [["queued", 0], ["in_progress", 0.1]], "steps": steps}
+    return {"threads": [{"id": "thread_a", "runs": [run]}]}
+
+
+def test_log_lines_print_above_the_view_and_a_long_run_shows_its_latest_steps(sim):
+    """stdout and stderr on one terminal of 15 rows, a run of 31 steps, info logs: the final
+    screen has each log line once, above one copy of the view, which shows the active and
+    latest steps under a "… N earlier steps" line."""
+    s = sim(_many_steps(30))
+    s.advance(40)
+    # the first poll goes through (the view is drawn), the second meets two 500s: warnings
+    # ("retrying") logged while the view is up
+    s.faults(
+        [
+            {"kind": "delay", "seconds": 0, "count": 1, "match": "run"},
+            {"kind": "status", "status": 500, "count": 2, "match": "run"},
+        ]
+    )
+    code, out = run_on_pty(
+        "watch", "thread_a", "run_1", "--timeout", "4", "--log-level", "info",
+        "--log-format", "console", OPENAI_BASE_URL=s.base_url, COLUMNS="100", LINES="15",
+    )  # fmt: skip
+    assert code == 124
+    lines = [line for line in screen(out, 100) if line]
+    assert sum("watching" in line and "runs=1" in line for line in lines) == 1, lines
+    assert sum("retrying" in line for line in lines) == 2, lines
+    titles = [i for i, line in enumerate(lines) if line.startswith("run_1 in_progress")]
+    assert len(titles) == 1, lines  # one view, no stale copy of it
+    view = lines[titles[0] :]
+    logs = lines[: titles[0]]
+    assert re.match(r"\d{4}-\d\d-\d\dT", logs[0]), lines  # (a long log line wraps)
+    assert not any(line.startswith(" step_") for line in logs), lines
+    assert not any(re.search(r"\d{4}-\d\d-\d\dT|retrying", line) for line in view), lines
+    assert len(view) <= 15
+    assert "… 20 earlier steps" in view[2]
+    shown = [line.split()[0] for line in view[3:] if line.startswith(" step_")]
+    assert shown == ["step_active"] + [f"step_{i:02d}" for i in range(20, 30)]
+    assert lines[-1].startswith("runstep-watcher: --timeout 4s ran out")

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "systemd" / "runstep-watcher.service"
 CHECK = ROOT / ".ci" / "systemd-check"
-EXEC = "/usr/local/bin/runstep-watcher"
+EXEC = "/opt/runstep-watcher/bin/runstep-watcher"  # the venv systemd/README.md makes
 MAX_EXPOSURE = 1.2
 
 needs_systemd_analyze = pytest.mark.skipif(

@@ -129,6 +129,7 @@ class Watcher:
         )
         self.outcomes: dict[tuple[str, str], RunOutcome] = {}
         self.fatal: str | None = None
+        self.stopped_by: int | None = None  # the signal that asked it to stop, if one did
         self.ready = False  # initialised; False again once stopping
         self.runs: dict[tuple[str, str], _RunState] = {}
         self.threads: dict[str, _ThreadState] = {}

@@ -1,9 +1,10 @@
 """The command line: parse, build one Settings, wire the parts, map outcomes to exit codes.
 
 Exit codes: 0 ok; 1 `watch --exit-status` and the run did not complete; 2 usage;
-3 the API key was refused; 4 not found (or no Assistants API at the base URL);
-73 the state file cannot be used; 75 the [http] listen port is in use (EX_TEMPFAIL);
-78 bad configuration (EX_CONFIG).
+3 the API key was refused; 4 not found (the run, no Assistants API at the base URL, or the
+dead letter `outbox replay ID` names); 73 the state file cannot be used; 75 the [http]
+listen port is in use (EX_TEMPFAIL); 78 bad configuration (EX_CONFIG); 124 `watch
+--timeout` ran out; 130 / 143 `watch` interrupted by SIGINT / SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -20,11 +22,19 @@ from typing import Any
 import anyio
 import structlog
 
-from watcher import __version__, logs
+from watcher import logs
+from watcher.app import Watcher
+from watcher.cli_options import (
+    EXIT_TIMEOUT,
+    add_global_options,
+    duration,
+    event_id,
+    interrupted_exit_code,
+    since_time,
+)
 from watcher.config import ConfigError, Settings
 from watcher.config_file import load_settings, with_watches
 from watcher.daemon import Notify, serve
-from watcher.ids import is_valid_id
 from watcher.listen import ListenError
 from watcher.simulator.scenario import ScenarioError
 from watcher.statefile import hold_lock
@@ -34,16 +44,15 @@ from watcher.textsafe import visible
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED_RUN, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 3, 4
-EXIT_STATE, EXIT_TEMPFAIL, EXIT_CONFIG = 73, 75, 78
+EXIT_USAGE, EXIT_STATE, EXIT_TEMPFAIL, EXIT_CONFIG = 2, 73, 75, 78
+CONFIG_ENV = "RUNSTEP_WATCHER_CONFIG"  # the config file when --config is not given
 
 log = structlog.get_logger("watcher.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error"], help="stderr log level"
-    )
+    add_global_options(common)
     api = argparse.ArgumentParser(add_help=False)
     api.add_argument("--base-url", help="API base URL (over $OPENAI_BASE_URL and the file)")
     view = argparse.ArgumentParser(add_help=False)
@@ -55,11 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="runstep-watcher",
         description="Watch Assistants runs and run steps; emit every status transition.",
     )
-    p.add_argument("--version", action="version", version=f"runstep-watcher {__version__}")
+    add_global_options(p)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common, api], help="the daemon")
-    run.add_argument("--config", type=Path, required=True, help="TOML config file")
+    run.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
     run.add_argument("--state", help="state file (over [state] path)")
 
     watch = sub.add_parser(
@@ -67,11 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("thread_id")
     watch.add_argument("run_id")
-    watch.add_argument("--config", type=Path, help="optional TOML config file")
+    watch.add_argument("--config", type=Path, help=f"optional TOML config file (or ${CONFIG_ENV})")
     watch.add_argument("--exit-status", action="store_true", help="exit 1 unless the run completed")
+    watch.add_argument(
+        "--timeout",
+        type=duration,
+        metavar="DURATION",
+        help="give up (exit 124) when the run has not ended after DURATION (90, 90s, 5m, 2h)",
+    )
 
     check = sub.add_parser("check-config", parents=[common, api], help="validate a config")
-    check.add_argument("--config", type=Path, required=True)
+    check.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
+    check.add_argument(
+        "--credentials-dir",
+        type=Path,
+        metavar="DIR",
+        help="read secrets from DIR as systemd's $CREDENTIALS_DIRECTORY (openai-api-key, …)",
+    )
 
     sim = sub.add_parser("simulate", parents=[common], help="serve a simulated Assistants API")
     sim.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
@@ -91,26 +112,38 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RPS",
         help="allow RPS requests/s (token bucket; 429 with retry-after-ms and x-ratelimit-*)",
     )
+    sim.add_argument(
+        "--loop", action="store_true", help="keep the built-in scenario going: new runs start"
+    )
 
-    outbox = sub.add_parser("outbox", help="webhook deliveries: pending and dead letters")
+    outbox = sub.add_parser(
+        "outbox", parents=[common], help="webhook deliveries: pending and dead letters"
+    )
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     lst = outbox_sub.add_parser("list", parents=[common], help="pending and dead events")
-    lst.add_argument("--config", type=Path, required=True)
+    lst.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
     lst.add_argument("--state", help="state file (over [state] path)")
+    lst.add_argument("--json", action="store_true", help="one JSON object per line")
     replay = outbox_sub.add_parser("replay", parents=[common], help="send dead letters again")
-    replay.add_argument("--config", type=Path, required=True)
+    replay.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
     replay.add_argument("--state", help="state file (over [state] path)")
     which = replay.add_mutually_exclusive_group(required=True)
-    which.add_argument("event_id", nargs="?", help="one event id (evt_…)")
+    which.add_argument("event_id", nargs="?", type=event_id, help="one event id (evt_…)")
     which.add_argument("--all", action="store_true", help="every dead letter")
     which.add_argument(
-        "--since", help="dead letters of events created since TIME (ISO 8601 or unix seconds)"
+        "--since",
+        type=since_time,
+        metavar="TIME",
+        help="dead letters of events created since TIME (ISO 8601, UTC unless it says; or unix s)",
     )
     purge = outbox_sub.add_parser("purge", parents=[common], help="drop dead letters")
-    purge.add_argument("--config", type=Path, required=True)
+    purge.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
     purge.add_argument("--state", help="state file (over [state] path)")
     purge.add_argument(
-        "--before", help="only those of events created before TIME (ISO 8601 or unix seconds)"
+        "--before",
+        type=since_time,
+        metavar="TIME",
+        help="only those of events created before TIME (ISO 8601, UTC unless it says; or unix s)",
     )
 
     sub.add_parser(
@@ -129,13 +162,36 @@ def _positive(raw: str) -> float:
     return value
 
 
-def _settings(args: argparse.Namespace, **flags: Any) -> Settings:
+class UsageError(Exception):
+    """A command line that cannot work: exit 2 with one line."""
+
+
+def _config_path(args: argparse.Namespace, *, required: bool = True) -> Path | None:
+    path: Path | None = getattr(args, "config", None)
+    if path is None and os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    if path is None and required:
+        raise UsageError(f"{args.command}: --config FILE (or ${CONFIG_ENV}) is required")
+    return path
+
+
+def _settings(
+    args: argparse.Namespace, env: dict[str, str] | None = None, /, **flags: Any
+) -> Settings:
     flags = {
         "log.level": args.log_level,
         "api.base_url": getattr(args, "base_url", None),
         **flags,
     }
-    return load_settings(getattr(args, "config", None), os.environ, flags)
+    path = _config_path(args, required=args.command != "watch")
+    return load_settings(path, os.environ if env is None else env, flags)
+
+
+def _configure_logs(
+    args: argparse.Namespace, level: str, secrets: list[str | None] | None = None
+) -> None:
+    journal = logs.is_journal_stream(os.environ.get("JOURNAL_STREAM"), sys.stderr)
+    logs.configure(level, secrets=secrets or (), fmt=args.log_format, priority_prefix=journal)
 
 
 def _secrets(settings: Settings) -> list[str | None]:
@@ -153,7 +209,7 @@ def _notifier() -> Notify | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": args.state})
-    logs.configure(settings.log.level, secrets=_secrets(settings))
+    _configure_logs(args, settings.log.level, _secrets(settings))
     hold_lock(settings.state.path)  # one daemon per state file, for the process's life
     if not settings.watch:
         log.warning("no [[watch]] in the config: only watches already in the state file run")
@@ -168,14 +224,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_watch(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": ":memory:"})
     settings = with_watches(settings, [{"thread_id": args.thread_id, "run_id": args.run_id}])
-    logs.configure(settings.log.level, secrets=_secrets(settings))
+    _configure_logs(args, settings.log.level, _secrets(settings))
     json_out = args.json or not sys.stdout.isatty()
-    watcher = anyio.run(
-        partial(serve, settings, json_out=json_out, exit_when_done=True, stop_on_error=True)
-    )
+
+    async def until_done_or_timeout() -> Watcher | None:
+        with anyio.move_on_after(args.timeout):
+            return await serve(settings, json_out=json_out, exit_when_done=True, stop_on_error=True)
+        return None
+
+    watcher = anyio.run(until_done_or_timeout)
+    if watcher is None:
+        print(
+            f"runstep-watcher: --timeout {args.timeout:g}s ran out before run {args.run_id} ended",
+            file=sys.stderr,
+        )
+        return EXIT_TIMEOUT
     outcome = watcher.outcomes.get((args.thread_id, args.run_id))
-    if outcome is None:
-        return EXIT_OK  # stopped by a signal before the run ended
+    if outcome is None:  # stopped by a signal before the run ended: not "completed"
+        return interrupted_exit_code(watcher.stopped_by or signal.SIGINT)
     if outcome.error:
         print(f"runstep-watcher: {visible(outcome.error)}", file=sys.stderr)  # API text
         return outcome.exit_code
@@ -185,7 +251,18 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     import json
 
-    settings = _settings(args)
+    env = dict(os.environ)
+    if args.credentials_dir is not None:
+        if not args.credentials_dir.is_dir():
+            raise UsageError(f"--credentials-dir: {str(args.credentials_dir)!r} is no directory")
+        env["CREDENTIALS_DIRECTORY"] = str(args.credentials_dir)
+    try:
+        settings = _settings(args, env)
+    except ConfigError as exc:
+        if "no API key" in str(exc) and args.credentials_dir is None:
+            hint = "; a key passed as a systemd credential: add --credentials-dir DIR"
+            raise ConfigError(f"{exc}{hint}") from None
+        raise
     print(json.dumps(settings.masked(), indent=2))
     return EXIT_OK
 
@@ -193,7 +270,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from watcher.demo import run_simulator
 
-    logs.configure(args.log_level or "info")
+    _configure_logs(args, args.log_level or "info")
     anyio.run(run_simulator, args)
     return EXIT_OK
 
@@ -201,38 +278,42 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from watcher.demo import run_demo
 
-    logs.configure(args.log_level or "warning")
+    _configure_logs(args, args.log_level or "warning")
     json_out = args.json or not sys.stdout.isatty()
     return anyio.run(run_demo, json_out, args.log_level)
 
 
-def _parse_time(value: str, flag: str = "--since") -> float:
-    from datetime import UTC, datetime
-
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{flag}: {value!r} is not an ISO 8601 time or unix seconds") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+_OUTBOX_FIELDS = (
+    "event_id",
+    "state",
+    "attempts",
+    "type",
+    "thread_id",
+    "run_id",
+    "created_at",
+    "next_attempt_at",
+    "deadline",
+    "last_error",
+)
 
 
 def _cmd_outbox(args: argparse.Namespace) -> int:
+    import json
     import time
 
     from watcher.store import Store
     from watcher.webhook import SINK
 
-    settings = load_settings(args.config, os.environ, {"state.path": args.state}, require_key=False)
+    path = _config_path(args)
+    settings = load_settings(path, os.environ, {"state.path": args.state}, require_key=False)
     store = Store(settings.state.path)
     try:
         if args.outbox_command == "list":
             items = store.outbox(SINK)
+            if args.json:
+                for it in items:
+                    print(json.dumps({k: getattr(it, k) for k in _OUTBOX_FIELDS}))
+                return EXIT_OK
             print(f"{'state':8} {'attempts':>8}  {'event id':38} {'type':32} {'run':24} last error")
             for it in items:  # API and receiver text: control characters made visible
                 print(
@@ -243,21 +324,23 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
             print(f"{depth['pending']} pending, {depth['dead']} dead", file=sys.stderr)
             return EXIT_OK
         if args.outbox_command == "purge":
-            before = _parse_time(args.before, "--before") if args.before else None
-            count = store.purge(SINK, before=before)
+            count = store.purge(SINK, before=args.before)
             print(f"{count} dead letter(s) purged", file=sys.stderr)
             return EXIT_OK
-        if args.event_id is not None and not is_valid_id(args.event_id):
-            raise ConfigError(f"event_id: {args.event_id!r} is not a valid event id")
         max_age = settings.webhook.max_age if settings.webhook else 259200.0
         count = store.replay(
             SINK,
             deadline=time.time() + max_age,
             event_id=args.event_id,
-            since=_parse_time(args.since) if args.since else None,
+            since=args.since,
         )
+        if args.event_id is not None and not count:
+            state = next((i.state for i in store.outbox(SINK) if i.event_id == args.event_id), None)
+            why = "not in the outbox" if state is None else f"{state}, not a dead letter"
+            print(f"runstep-watcher: {args.event_id}: {why}", file=sys.stderr)
+            return EXIT_NOT_FOUND
         print(f"{count} dead letter(s) queued again", file=sys.stderr)
-        return EXIT_OK if count or args.all or args.since else EXIT_NOT_FOUND
+        return EXIT_OK
     finally:
         store.close()
 
@@ -274,8 +357,13 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for name in ("log_level", "log_format"):  # SUPPRESSed unless given, before or after
+        setattr(args, name, getattr(args, name, None))
     try:
         return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"runstep-watcher: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"runstep-watcher: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -290,3 +378,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TEMPFAIL if exc.in_use else EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `… | head`: the reader left; no traceback, as a shell tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE

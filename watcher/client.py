@@ -56,6 +56,11 @@ def redact(text: str, *secrets: str | None) -> str:
     return _KEYLIKE.sub(r"\1***", text)
 
 
+def _shown(url: str) -> str:
+    """The URL a request tried, without any user:password in it."""
+    return str(httpx.URL(url).copy_with(userinfo=b""))
+
+
 def _error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -176,11 +181,13 @@ class ApiClient:
         except httpx.TimeoutException as exc:
             self._observe(None, started)
             raise TransientError(
-                f"timed out after {self.api.timeout}s ({type(exc).__name__})"
+                f"GET {_shown(url)}: timed out after {self.api.timeout}s ({type(exc).__name__})"
             ) from None
         except httpx.TransportError as exc:
             self._observe(None, started)
-            raise TransientError(f"connection error: {type(exc).__name__}: {exc}") from None
+            raise TransientError(
+                f"GET {_shown(url)}: connection error: {type(exc).__name__}: {exc}"
+            ) from None
         self._observe(response.status_code, started)
         if response.status_code != 429:
             self.gate.answered(parse_rate_hint(response.headers))

@@ -12,10 +12,10 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from functools import partial
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 import anyio
 import httpx
@@ -35,11 +35,15 @@ from watcher.scheduler import TICK
 from watcher.sinks import JsonLinesSink, LineSink
 from watcher.store import Store
 
+if TYPE_CHECKING:
+    from watcher.http_api import BearerToken
+
 __all__ = ["Notify", "serve"]
 
 log = structlog.get_logger("watcher.daemon")
 
 Reloader = Callable[[], Settings]
+ReloadHook = Callable[[Settings], None]  # applies a part of the new settings live
 STATUS_EVERY = 10.0
 #: A bound on closing the HTTP clients at the end. With the scheduler's grace (2 s) and the
 #: HTTP endpoint's close (about 1 s), SIGTERM ends the process within 5 s whatever the API
@@ -78,10 +82,15 @@ class _Silent:
     def watchdog(self) -> None: ...
 
 
-async def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
+async def _reload(
+    watcher: Watcher, reloader: Reloader, notify: Notify, hooks: Sequence[ReloadHook] = ()
+) -> None:
     notify.reloading(time.monotonic_ns() // 1000)
     try:
-        await watcher.reload(reloader())
+        new = reloader()
+        await watcher.reload(new)
+        for hook in hooks:
+            hook(new)
     except ConfigError as exc:
         log.error(
             "reload refused: the new config is bad; the old one stays in force", error=str(exc)
@@ -91,7 +100,11 @@ async def _reload(watcher: Watcher, reloader: Reloader, notify: Notify) -> None:
 
 
 async def _handle_signals(
-    watcher: Watcher, scope: anyio.CancelScope, reloader: Reloader | None, notify: Notify
+    watcher: Watcher,
+    scope: anyio.CancelScope,
+    reloader: Reloader | None,
+    notify: Notify,
+    hooks: Sequence[ReloadHook] = (),
 ) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         stopping = False
@@ -100,13 +113,14 @@ async def _handle_signals(
             if signum == signal.SIGHUP:
                 if reloader is not None and not stopping:
                     log.info("reloading the config", signal=name)
-                    await _reload(watcher, reloader, notify)
+                    await _reload(watcher, reloader, notify, hooks)
                 continue
             if stopping:
                 log.warning("second signal: stopping at once", signal=name)
                 scope.cancel()
                 return
             stopping = True
+            watcher.stopped_by = signum  # `watch` exits 128 + signum, as a shell expects
             log.info("stopping: finishing what is in flight", signal=name)
             notify.stopping()
             watcher.stop()
@@ -217,7 +231,8 @@ async def serve(
 
             from watcher.live import LiveView
 
-            view = stack.enter_context(LiveView(Console(file=stdout)))
+            view = LiveView(Console(file=stdout), redirect_stderr=sys.stderr.isatty())
+            stack.enter_context(view)
             observers.append(view.on_observed)
         webhook = None
         if settings.webhook is not None and not exit_when_done:
@@ -256,6 +271,7 @@ async def serve(
             metrics=metrics,
         )
         watcher.on_ready(notify.ready)
+        reload_hooks: list[ReloadHook] = []
         try:
             async with anyio.create_task_group() as tg:
                 if handle_signals:
@@ -265,6 +281,7 @@ async def serve(
                         tg.cancel_scope,
                         reloader,
                         notify,
+                        reload_hooks,
                         name="signals",
                     )
                 if webhook is not None:
@@ -280,7 +297,8 @@ async def serve(
                         name="state pruning",
                     )
                 if settings.http is not None and http_sock is not None:
-                    await _start_http(tg, watcher, metrics, settings, webhook, http_sock)
+                    token = await _start_http(tg, watcher, metrics, settings, webhook, http_sock)
+                    reload_hooks.append(partial(_apply_http_token, token))
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
                     lambda: watchdog_loop(
@@ -313,15 +331,15 @@ async def _start_http(
     settings: Settings,
     webhook: object | None,
     sock: socket.socket,
-) -> None:
+) -> BearerToken:
     from watcher.asgi import ConnectionLimits, serve_asgi
-    from watcher.http_api import create_http_app
+    from watcher.http_api import BearerToken, create_http_app
     from watcher.http_guards import served_hosts
     from watcher.webhook import SINK
 
     http = settings.http
     assert http is not None
-    token = http.token.get_secret_value() if http.token else None
+    token = BearerToken(http.token.get_secret_value() if http.token else None)
     app = create_http_app(
         watcher,
         metrics,
@@ -351,3 +369,16 @@ async def _start_http(
     )
     with anyio.fail_after(10):
         await ready.wait()
+    return token
+
+
+def _apply_http_token(token: BearerToken, new: Settings) -> None:
+    """SIGHUP: a new [http] token applies at once (the old one stops working); the rest of
+    [http] changes at the next restart (`Watcher.reload` names it)."""
+    if new.http is None:
+        log.warning("reload: [http] was removed; the endpoint stops at the next restart")
+        return
+    value = new.http.token.get_secret_value() if new.http.token else None
+    if value != token.value:
+        token.value = value
+        log.info("reload: the [http] token was replaced; the old one no longer works")

@@ -9,10 +9,46 @@ import anyio
 import structlog
 
 from watcher.config_file import load_settings, with_watches
+from watcher.simulator.scenario import Scenario
 
-__all__ = ["run_demo", "run_simulator"]
+__all__ = ["banner", "run_demo", "run_simulator"]
 
 log = structlog.get_logger("watcher.demo")
+
+
+SHOWN = 5  # threads, and runs of each, that the banner names
+
+
+def banner(scenario: Scenario, url: str, *, api_key: str | None, loop: bool) -> str:
+    """What a person needs to try the simulator: where it is, what it serves, a command."""
+    from shlex import quote
+
+    lines = [f"runstep-watcher simulate: a simulated Assistants API at {url}"]
+    threads = scenario.threads
+    for thread in threads[:SHOWN]:
+        runs = [r.id for r in thread.runs]
+        more = f", … ({len(runs) - SHOWN} more)" if len(runs) > SHOWN else ""
+        lines.append(f"  {thread.id}: {', '.join(runs[:SHOWN])}{more}")
+    if len(threads) > SHOWN:
+        lines.append(f"  … {len(threads) - SHOWN} more threads")
+    root = url.removesuffix("/v1")
+    lines.append(f"  (every thread and run: GET {root}/_sim/scenario)")
+    if loop:
+        from watcher.simulator.loop import loop_period
+
+        period = loop_period(scenario)
+        lines.append(
+            f"  --loop: the runs start again every {period:g} s as new runs (ids ending _2, "
+            "_3, …): a `run` whose [[watch]] names a thread (no run_id) sees each"
+        )
+    example = next((t for t in threads if t.runs), None)
+    if example is not None:
+        env = f"OPENAI_BASE_URL={quote(url)}"
+        if api_key:
+            env += f" OPENAI_API_KEY={quote(api_key)}"
+        lines.append("Try, in another shell:")
+        lines.append(f"  {env} runstep-watcher watch {example.id} {example.runs[0].id}")
+    return "\n".join(lines)
 
 
 async def run_simulator(args: argparse.Namespace) -> None:
@@ -41,11 +77,17 @@ async def run_simulator(args: argparse.Namespace) -> None:
         from watcher.simulator.limiter import TokenBucket
 
         limit = TokenBucket(args.rate_limit)
+    first = scenario
+    if args.loop:
+        from watcher.simulator.loop import looped
+
+        scenario = looped(scenario)
     app = create_app(scenario, clock=RealClock(), api_key=args.api_key, rate_limit=limit)
 
     def ready(url: str) -> None:
         print(url, flush=True)
         log.info("simulator listening", base_url=url)
+        print(banner(first, url, api_key=args.api_key, loop=args.loop), file=sys.stderr, flush=True)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: serve(app, port=args.port, on_ready=ready))
@@ -96,6 +138,7 @@ async def run_demo(json_out: bool, log_level: str | None) -> int:
                 for run in thread.runs
             ],
         )
-        await serve_watcher(settings, json_out=json_out, exit_when_done=True)
+        watcher = await serve_watcher(settings, json_out=json_out, exit_when_done=True)
         tg.cancel_scope.cancel()
-    return 0
+    # interrupted: 130 / 143, as a shell expects of a command stopped by SIGINT / SIGTERM
+    return 0 if watcher.stopped_by is None else 128 + watcher.stopped_by

@@ -23,10 +23,17 @@ from watcher.http_guards import RequestGuard, bearer_matches
 from watcher.ids import is_valid_id
 from watcher.metrics import Metrics
 
-__all__ = ["create_http_app"]
+__all__ = ["BearerToken", "create_http_app"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 DepthFn = Callable[[], Awaitable[dict[str, int]]]
+
+
+class BearerToken:
+    """The control API's token, replaced in place on reload: the old one stops at once."""
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value
 
 
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
@@ -58,18 +65,19 @@ def create_http_app(
     watcher: Watcher,
     metrics: Metrics,
     *,
-    token: str | None,
+    token: str | BearerToken | None,
     webhook_depth: DepthFn | None = None,
     hosts: Iterable[str] | None = None,
     max_watches: int | None = None,
 ) -> Starlette:
     """`hosts`: the Host names served (None: any); `max_watches`: a cap on the watches."""
+    bearer = token if isinstance(token, BearerToken) else BearerToken(token)
 
     def protected(handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:
-            if token is not None:
+            if (expected := bearer.value) is not None:
                 given = request.headers.get("authorization", "")
-                if not bearer_matches(given, token):
+                if not bearer_matches(given, expected):
                     return _error(401, "a bearer token is required")
             return await handler(request)
 

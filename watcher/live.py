@@ -1,4 +1,9 @@
-"""The live terminal view of `watch` and `demo` (rich), fed by every poll's objects."""
+"""The live terminal view of `watch` and `demo` (rich), fed by every poll's objects.
+
+It fits the terminal: when the runs have more steps than it has rows, each run shows its
+active and latest steps under a "… N earlier steps" line. Log lines written to stderr
+while it is up print above it, through the same console (rich's stderr redirect).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from watcher.assistants import STEP, is_terminal
 from watcher.textsafe import markup, visible
 from watcher.transitions import Observed
 
@@ -74,11 +80,23 @@ class _Run:
 class LiveView:
     """Keeps the latest object of every run and step seen; redraws on each batch."""
 
-    def __init__(self, console: Console, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        console: Console,
+        *,
+        wall: Callable[[], float] = time.time,
+        redirect_stderr: bool = True,
+    ) -> None:
+        """`redirect_stderr`: stderr is the same terminal, so log lines go above the view."""
         self.console = console
         self.wall = wall
         self.runs: dict[str, _Run] = {}
-        self._live = Live(console=console, auto_refresh=False, transient=False)
+        self._live = Live(
+            console=console,
+            auto_refresh=False,
+            transient=False,
+            redirect_stderr=redirect_stderr,
+        )
 
     def __enter__(self) -> LiveView:
         self._live.__enter__()
@@ -99,8 +117,17 @@ class LiveView:
         if objects:
             self._live.update(self.render(), refresh=True)
 
+    def _step_budget(self) -> int | None:
+        """How many steps each run may show so that the view fits the rows; None: all."""
+        rows = self.console.size.height
+        if sum(2 + len(r.steps) for r in self.runs.values()) < rows:  # title, header, steps
+            return None
+        runs = len(self.runs)
+        return max(1, (rows - 1 - 3 * runs) // runs)  # each also gets a "… N earlier" line
+
     def render(self) -> RenderableType:
         now = self.wall()
+        budget = self._step_budget()
         parts: list[RenderableType] = []
         for run_id, run in self.runs.items():
             status = str(run.data.get("status", "?"))
@@ -112,14 +139,38 @@ class LiveView:
             table = Table(title=title, title_justify="left", expand=False, box=None)
             for col in ("step", "type / tools", "status", "elapsed", "tokens"):
                 table.add_column(col)
-            for step_id, step in run.steps.items():
-                st = str(step.get("status", "?"))
-                table.add_row(
-                    markup(step_id),
-                    markup(_describe_step(step)),
-                    Text(visible(st), _STYLE.get(st, "")),
-                    _elapsed(step, now),
-                    _tokens(step),
-                )
+            hidden, shown = _pick_steps(run.steps, budget)
+            if hidden:
+                table.add_row(Text(f"… {hidden} earlier step{'s' if hidden > 1 else ''}", "dim"))
+            for step_id, step in shown:
+                table.add_row(*_step_cells(step_id, step, now))
             parts.append(table)
         return Group(*parts)
+
+
+def _step_cells(step_id: str, step: dict[str, Any], now: float) -> list[RenderableType]:
+    """One step's row: id, type / tools, status, elapsed, tokens."""
+    st = str(step.get("status", "?"))
+    return [
+        markup(step_id),
+        markup(_describe_step(step)),
+        Text(visible(st), _STYLE.get(st, "")),
+        _elapsed(step, now),
+        _tokens(step),
+    ]
+
+
+def _pick_steps(
+    steps: dict[str, dict[str, Any]], budget: int | None
+) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+    """(how many are left out, the steps shown in order): the active ones, then the latest."""
+    items = list(steps.items())
+    if budget is None or len(items) <= budget:
+        return 0, items
+    active = [sid for sid, st in items if not is_terminal(STEP, str(st.get("status")))]
+    keep = set(active[-budget:])
+    for sid, _ in reversed(items):
+        if len(keep) >= budget:
+            break
+        keep.add(sid)
+    return len(items) - len(keep), [(sid, st) for sid, st in items if sid in keep]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from watcher import __version__
+
 __all__ = ["Metrics", "UpstreamHealth"]
 
 PREFIX = "runstep_watcher_"
@@ -98,6 +100,13 @@ class Metrics:
         self.api_auth_refused = Gauge(
             PREFIX + "api_auth_refused", "1 while the API refuses the key (401/403)", registry=r
         )
+        self.build_info = Gauge(
+            PREFIX + "build_info",
+            "Always 1; the running version as a label",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version=__version__).set(1)
 
     def observe_request(self, code: int | None, seconds: float, wall: float) -> None:
         """One API request's outcome: `code` None when no HTTP answer came."""

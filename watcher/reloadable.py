@@ -17,7 +17,7 @@ __all__ = ["APPLIED_IN_PLACE", "RESTART_SECTIONS", "changed_keys", "restart_need
 #: Sections whose changes take effect at the next restart only...
 RESTART_SECTIONS: tuple[str, ...] = ("api", "http", "state", "webhook", "stdout", "log")
 #: ...except these keys of theirs, which a reload applies (e.g. "http.token").
-APPLIED_IN_PLACE: frozenset[str] = frozenset()
+APPLIED_IN_PLACE: frozenset[str] = frozenset({"http.token"})
 
 
 def changed_keys(old: BaseModel | None, new: BaseModel | None, prefix: str) -> list[str]:
