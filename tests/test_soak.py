@@ -10,11 +10,26 @@ from tests.soak import run_soak
 ROOT = Path(__file__).resolve().parents[1]
 
 
+BEGIN, END = "<!-- soak report: begin -->", "<!-- soak report: end -->"
+
+
+def write_report(path: Path, text: str) -> None:
+    """Replace the soak's section of `path` (between its markers), keeping the rest."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, _, rest = old.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        path.write_text(f"{head}{BEGIN}\n{text.rstrip()}\n{END}{tail}")
+    else:
+        path.write_text(f"{BEGIN}\n{text.rstrip()}\n{END}\n{old}")
+
+
 def test_fault_soak_loses_nothing(sim, tmp_path):
     report = run_soak(sim, tmp_path, runs=300, seed=7, kills=5, steps=40)
     if os.environ.get("SOAK_REPORT"):
-        Path(os.environ["SOAK_REPORT"]).write_text(
-            report.markdown("SOAK_REPORT=docs/reliability.md pytest tests/test_soak.py")
+        write_report(
+            Path(os.environ["SOAK_REPORT"]),
+            report.markdown("SOAK_REPORT=docs/reliability.md pytest tests/test_soak.py"),
         )
     assert report.restarts == 5
     assert sum(report.faults.values()) >= 40
