@@ -28,6 +28,7 @@ from watcher.errors import (
 )
 from watcher.ratelimit import RateGate
 from watcher.retry import retry_policy
+from watcher.scrub import scrub
 
 __all__ = ["ApiClient", "ApiResponse", "classify", "parse_retry_after", "redact"]
 
@@ -48,11 +49,8 @@ class ApiResponse:
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove secrets, and anything shaped like an OpenAI key, from a message."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _KEYLIKE.sub(r"\1***", text)
+    """Remove secrets (escaped forms too), and anything shaped like an OpenAI key."""
+    return _KEYLIKE.sub(r"\1***", scrub(text, [s for s in secrets if s]))
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:

@@ -9,6 +9,7 @@ import base64
 import binascii
 import importlib.util
 import ipaddress
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -82,6 +83,20 @@ class ApiSettings(_Section):
     query: dict[str, str] = Field(default_factory=dict)
     http2: bool = False
     proxy: SecretStr | None = None  # may hold a password; from $HTTPS_PROXY & co. by default
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Stripped (a key file's or a Secret's trailing newline); no control characters left
+        in it, or every request would fail and its error would carry the key."""
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if not key:
+            raise ValueError("is empty")
+        if any(unicodedata.category(c) == "Cc" for c in key):
+            raise ValueError("holds control characters (the key is not shown)")
+        return SecretStr(key)
 
     @field_validator("proxy")
     @classmethod

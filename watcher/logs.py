@@ -1,7 +1,8 @@
 """Diagnostics: structlog to stderr, configured once at the entry point.
 
 JSON lines when stderr is not a terminal, readable lines when it is. Secrets handed to
-`configure` are scrubbed from every value as a last line of defence.
+`configure` are scrubbed from every value as a last line of defence, in every escaped form
+they can take (`repr`, JSON, bytes), and inside nested values and exceptions too.
 """
 
 from __future__ import annotations
@@ -13,19 +14,37 @@ from typing import Any, TextIO
 
 import structlog
 
+from watcher.scrub import MASK, forms
+
 __all__ = ["configure"]
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
+def _scrubbed(value: Any, masks: list[str]) -> Any:
+    if isinstance(value, str):
+        for form in masks:
+            if form in value:
+                value = value.replace(form, MASK)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, masks) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v, masks) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = str(value)  # an exception, a path, a URL: rendered as text, scrubbed as text
+    clean = _scrubbed(text, masks)
+    return value if clean == text else clean
+
+
 def _scrubber(secrets: list[str]) -> structlog.types.Processor:
+    masks = sorted({f for s in secrets for f in forms(s)}, key=len, reverse=True)
+
     def scrub(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        for key, value in event_dict.items():
-            if isinstance(value, str):
-                for secret in secrets:
-                    if secret in value:
-                        value = value.replace(secret, "***")
-                event_dict[key] = value
+        if masks:
+            for key, value in event_dict.items():
+                event_dict[key] = _scrubbed(value, masks)
         return event_dict
 
     return scrub
