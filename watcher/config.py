@@ -79,6 +79,8 @@ class ApiSettings(_Section):
     organization: str | None = None
     project: str | None = None
     timeout: float = Field(30.0, gt=0)
+    #: A page of 100 steps with `include[]` file-search content fits several times over.
+    max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
     http2: bool = False

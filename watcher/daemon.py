@@ -171,6 +171,7 @@ async def serve(
             transport=transport,
             max_connections=settings.poll.max_concurrency,
             observer=metrics.observe_request,
+            on_abandoned=lambda reason: metrics.api_abandoned.labels(reason=reason).inc(),
         )
         watcher = Watcher(
             settings,

@@ -36,6 +36,13 @@ class Metrics:
             ["code"],
             registry=r,
         )
+        self.api_abandoned = Counter(
+            PREFIX + "api_responses_abandoned",
+            "API responses given up on: 'too_large' (past [api] max_response_bytes) or "
+            "'timed_out' (past [api] timeout)",
+            ["reason"],
+            registry=r,
+        )
         self.api_duration = Histogram(
             PREFIX + "api_request_duration_seconds",
             "API request duration",

@@ -18,6 +18,7 @@ import httpx
 import structlog
 
 from watcher import __version__
+from watcher.bodies import read_some
 from watcher.client import parse_retry_after
 from watcher.clock import Clock
 from watcher.config import WebhookSettings
@@ -32,6 +33,8 @@ SINK = "webhook"
 #: Another process (`outbox replay`) may add due work: look at the store at least this often.
 IDLE_RECHECK = 5.0
 DEPTH_LOG_EVERY = 10.0
+#: Of a receiver's reply, only this much is read (its status is what counts).
+REPLY_BYTES = 4096
 
 
 def secret_key(whsec: str) -> bytes:
@@ -115,10 +118,14 @@ class WebhookSink:
             "webhook-signature": sign(self._keys, item.event_id, timestamp, item.body),
         }
         try:
-            response = await self._http.post(
-                self.settings.url, content=item.body.encode(), headers=headers
-            )
-        except httpx.TimeoutException:
+            # `timeout` bounds the whole exchange (httpx's is per read: a receiver trickling
+            # its reply would hold a delivery slot for ever); of the reply, only a glance
+            with anyio.fail_after(self.settings.timeout):
+                async with self._http.stream(
+                    "POST", self.settings.url, content=item.body.encode(), headers=headers
+                ) as response:
+                    await read_some(response, REPLY_BYTES)
+        except (TimeoutError, httpx.TimeoutException):
             return False, False, f"timed out after {self.settings.timeout}s", None
         except httpx.TransportError as exc:
             return False, False, f"connection error: {type(exc).__name__}", None
