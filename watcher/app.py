@@ -65,6 +65,8 @@ class _RunState:
     last_change: float
     status: str | None = None
     last_poll: float | None = None  # unix time
+    resume: str | None = None  # a listing cut at max_pages carries on from here
+    paging_said: bool = False  # a cut listing is logged once per watch
 
 
 @dataclass(slots=True)
@@ -85,6 +87,8 @@ class _ThreadState:
     delay: float
     seen: set[str] = field(default_factory=set)
     last_poll: float | None = None
+    resume: str | None = None  # older runs still to list (a listing cut at max_pages)
+    paging_said: bool = False
 
 
 class Watcher:
@@ -330,6 +334,8 @@ class Watcher:
                 cursor=state.cursor,
                 include=state.include,
                 previous_status=state.status,
+                resume=state.resume,
+                max_pages=self.settings.poll.max_pages,
             )
         except TransientError as exc:
             log.warning(
@@ -391,6 +397,14 @@ class Watcher:
                 )
                 return self.settings.poll.max_interval
         state.known.update(found.updates)
+        state.resume = obs.resume
+        if obs.problem and not state.paging_said:
+            state.paging_said = True
+            log.warning(
+                "listing the run's steps stopped early; the next poll carries on",
+                run_id=state.run_id,
+                reason=obs.problem,
+            )
         if obs.cursor != state.cursor:
             # steps behind the cursor are terminal and never listed again: forget them
             behind = {o.object_id for o in obs.objects if o.object_id != state.run_id}
@@ -432,6 +446,8 @@ class Watcher:
                 seen=state.seen,
                 first=not state.listed,
                 started_at=state.started_at,
+                resume=state.resume,
+                max_pages=self.settings.poll.max_pages,
             )
         except TransientError as exc:
             log.warning(
@@ -449,6 +465,14 @@ class Watcher:
                 else (self.settings.poll.max_interval)
             )
         state.last_poll = self.clock.wall()
+        state.resume = found.resume
+        if found.problem and not state.paging_said:
+            state.paging_said = True
+            log.warning(
+                "listing the thread's runs stopped early; the next poll carries on",
+                thread_id=state.thread_id,
+                reason=found.problem,
+            )
         if found.ignored:
             self.store.mark_runs_ignored(state.thread_id, found.ignored)
         for run_id in found.new_runs:

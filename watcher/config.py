@@ -154,6 +154,8 @@ class PollSettings(_Section):
     max_requests_per_second: float = Field(15.0, gt=0)
     max_concurrency: int = Field(8, ge=1, le=1000)
     include: tuple[str, ...] = ()
+    #: Pages of 100 one poll lists at most; a longer list carries on at the next poll.
+    max_pages: int = Field(10, ge=1, le=10000)
 
     @model_validator(mode="after")
     def _order(self) -> PollSettings:
