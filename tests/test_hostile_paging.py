@@ -54,7 +54,8 @@ class Hostile:
 
         async def get_run(request: Request) -> JSONResponse:
             await self._seen(request.url.path, None)
-            return JSONResponse(run(request.path_params["run_id"], run_status))
+            status = run_status() if callable(run_status) else run_status
+            return JSONResponse(run(request.path_params["run_id"], status))
 
         routes = [
             Route("/v1/threads/{t}/runs/{run_id}/steps", listing(steps)),
@@ -84,9 +85,10 @@ class Hostile:
         return out
 
 
-def settings(tmp_path, watch: dict[str, str], **poll: Any) -> Settings:
+def settings(tmp_path, watch: dict[str, str], *, extra=None, **poll: Any) -> Settings:
     return Settings.model_validate(
-        {
+        (extra or {})
+        | {
             "api": {"base_url": "http://127.0.0.1/v1"},
             "poll": {"interval": 0.01, "max_interval": 0.02, "max_requests_per_second": 1e5} | poll,
             "retry": {"attempts": 1},

@@ -21,7 +21,7 @@ from watcher.clock import Clock
 from watcher.config import Settings
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
-from watcher.metrics import Metrics
+from watcher.metrics import Metrics, event_label
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
@@ -306,7 +306,7 @@ class Watcher:
             outbox.wake()
         if self.metrics is not None:
             for ev in events:
-                self.metrics.events.labels(type=ev.type).inc()
+                self.metrics.events.labels(type=event_label(ev.type)).inc()
         for sink in self.sinks:
             sink.write(bodies)
             self.store.mark_delivered(sink.name, seqs)
