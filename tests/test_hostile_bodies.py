@@ -111,6 +111,7 @@ async def test_timeout_bounds_the_whole_exchange_not_each_read():
     ],
 )
 async def test_json_that_cannot_be_emitted_as_json_is_a_malformed_answer(body, why):
+    """Re-emitted as `NaN`/`Infinity` (not JSON) before; too deep: "bug: a poll crashed"."""
     with HostileServer(lambda r, sock, s: sock.sendall(json_answer(200, body))) as api:
         c = client(api.url)
         with anyio.fail_after(20), pytest.raises(BadResponseError, match=why):
@@ -187,3 +188,13 @@ async def test_a_hostile_receiver_holds_a_delivery_no_longer_than_timeout(tmp_pa
     else:
         assert sink.failed == 1 and "timed out after 1.0s" in (items[0].last_error or "")
     assert elapsed < 10
+
+
+@pytest.mark.anyio
+async def test_an_error_body_nested_too_deep_is_summarised_not_a_crash():
+    body = b'{"error": ' * 100_000 + b"1" + b"}" * 100_000
+    with HostileServer(lambda r, sock, s: sock.sendall(json_answer(500, body))) as api:
+        c = client(api.url)
+        with anyio.fail_after(20), pytest.raises(TransientError, match="HTTP 500: non-JSON"):
+            await c.get(("threads", "thread_a", "runs", "run_a"))
+        await c.aclose()

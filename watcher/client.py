@@ -72,7 +72,7 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
 
 def _error_message(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = parse_json(response.content)  # strict, and never a RecursionError
         message = body["error"]["message"]
         if isinstance(message, str):
             return message[:300]
