@@ -27,7 +27,7 @@ FAULTS: list[dict[str, Any]] = [
     {"kind": "status", "status": 502, "count": 3},
     {"kind": "html", "status": 503, "count": 3},
     {"kind": "reset", "count": 3},
-    {"kind": "delay", "seconds": 1.5, "count": 2},  # slower than the client's timeout
+    {"kind": "delay", "seconds": 2.5, "count": 2},  # slower than the client's timeout
     {"kind": "truncated", "count": 3},
     {"kind": "not_json", "count": 2},
     {"kind": "mangle", "count": 3},  # missing and unknown fields
@@ -119,7 +119,8 @@ def config(tmp_path: Path, base_url: str, hook_url: str, runs: list[tuple[str, s
     lines = [
         "[api]",
         f'base_url = "{base_url}"',
-        "timeout = 1.0",
+        # the whole exchange (not each read): room for a loaded CI machine's event loop
+        "timeout = 2.0",
         "[poll]",
         "interval = 0.1",
         "max_interval = 0.5",

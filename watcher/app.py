@@ -23,7 +23,7 @@ from watcher.clock import Clock
 from watcher.config import PollSettings, Settings, WatchSpec
 from watcher.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.events import Event
-from watcher.metrics import Metrics
+from watcher.metrics import Metrics, event_label
 from watcher.pacing import PaceMonitor
 from watcher.reconcile import load_active, reconcile_config_watches
 from watcher.reloadable import changed_keys, restart_needed
@@ -74,6 +74,8 @@ class _RunState:
     last_poll: float | None = None  # unix time
     default_include: bool = False  # `include` is [poll] include's, which a reload may change
     polled_at: float | None = None  # monotonic, the last successful poll
+    resume: str | None = None  # a listing cut at max_pages carries on from here
+    paging_said: bool = False  # a cut listing is logged once per watch
 
 
 @dataclass(slots=True)
@@ -94,6 +96,8 @@ class _ThreadState:
     delay: float
     seen: set[str] = field(default_factory=set)
     last_poll: float | None = None
+    resume: str | None = None  # older runs still to list (a listing cut at max_pages)
+    paging_said: bool = False
 
 
 class Watcher:
@@ -404,7 +408,7 @@ class Watcher:
             outbox.wake()
         if self.metrics is not None:
             for ev in events:
-                self.metrics.events.labels(type=ev.type).inc()
+                self.metrics.events.labels(type=event_label(ev.type)).inc()
         for sink in self.sinks:
             sink.write(bodies)
             await self.store.mark_delivered(sink.name, seqs)
@@ -432,6 +436,8 @@ class Watcher:
                 cursor=state.cursor,
                 include=state.include,
                 previous_status=state.status,
+                resume=state.resume,
+                max_pages=self.settings.poll.max_pages,
             )
         except TransientError as exc:
             log.warning(
@@ -493,6 +499,14 @@ class Watcher:
                 )
                 return self.settings.poll.max_interval
         state.known.update(found.updates)
+        state.resume = obs.resume
+        if obs.problem and not state.paging_said:
+            state.paging_said = True
+            log.warning(
+                "listing the run's steps stopped early; the next poll carries on",
+                run_id=state.run_id,
+                reason=obs.problem,
+            )
         if obs.cursor != state.cursor:
             # steps up to the new cursor are terminal and never listed again: forget them.
             # Steps after it are listed again (one may have finished ahead of a running
@@ -565,6 +579,8 @@ class Watcher:
                 seen=state.seen,
                 first=not state.listed,
                 started_at=state.started_at,
+                resume=state.resume,
+                max_pages=self.settings.poll.max_pages,
             )
         except TransientError as exc:
             log.warning(
@@ -582,6 +598,14 @@ class Watcher:
                 else (self.settings.poll.max_interval)
             )
         state.last_poll = self.clock.wall()
+        state.resume = found.resume
+        if found.problem and not state.paging_said:
+            state.paging_said = True
+            log.warning(
+                "listing the thread's runs stopped early; the next poll carries on",
+                thread_id=state.thread_id,
+                reason=found.problem,
+            )
         if found.ignored:
             await self.store.mark_runs_ignored(state.thread_id, found.ignored)
         for run_id in found.new_runs:

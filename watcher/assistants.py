@@ -7,6 +7,7 @@ core (`transitions`, `store`, `scheduler`, `app`) only sees `Observed` objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ import structlog
 from watcher.client import ApiClient
 from watcher.errors import BadResponseError
 from watcher.ids import is_valid_id
+from watcher.paging import PageBudget, pages
 from watcher.transitions import Observed
 
 __all__ = [
@@ -43,6 +45,8 @@ SLOW_STATUSES = frozenset({"requires_action"})
 #: Statuses in which no step can change until the run's own status does.
 STEPS_FROZEN = frozenset({"queued", "requires_action"})
 PAGE = 100
+#: Pages one poll may list (`[poll] max_pages`): a list that never ends is cut there.
+MAX_PAGES = 10
 #: A thread watch's first listing looks back this far for runs still active.
 LOOKBACK_SECONDS = 3600
 
@@ -91,6 +95,8 @@ class Observation:
     cursor: str | None
     done: bool
     poll_after: float | None
+    resume: str | None = None  # where the next poll's listing carries on (a cut listing)
+    problem: str | None = None  # why the listing stopped before the list's end
 
 
 async def observe_run(
@@ -101,54 +107,70 @@ async def observe_run(
     cursor: str | None,
     include: Sequence[str] = (),
     previous_status: str | None = None,
+    resume: str | None = None,
+    max_pages: int = MAX_PAGES,
 ) -> Observation:
     """GET the run, then list its steps after `cursor` (so the listing follows the run).
 
     A run still `queued` or still `requires_action` since the last poll has no step that
     can change (steps appear once it runs; the tool step waits on the outputs), so its
     steps are not listed again: one request instead of two.
+
+    At most `max_pages` pages are listed; a listing cut short says where to `resume` at
+    the next poll, which lists from there to the end before starting over at `cursor`.
     """
     response = await client.get(("threads", thread_id, "runs", run_id))
     run = parse_object(response.body, RUN, thread_id, run_id)
     if run is None or run.object_id != run_id:
         raise BadResponseError(f"run {run_id}: the response is not a run object")
     if run.status in STEPS_FROZEN and run.status == previous_status:
-        return Observation([run], run.status, cursor, False, response.poll_after)
+        return Observation([run], run.status, cursor, False, response.poll_after, resume)
     steps: list[Observed] = []
+    listed: set[str] = set()
     malformed = 0
-    new_cursor, prefix_open, all_terminal = cursor, True, True
-    after = cursor
-    params_base = [("order", "asc"), ("limit", str(PAGE))] + [("include[]", i) for i in include]
-    while True:
-        params = [*params_base, ("after", after)] if after else params_base
-        page = await client.get(("threads", thread_id, "runs", run_id, "steps"), params)
-        items, has_more = _page(page.body, f"run {run_id} steps")
-        for raw in items:
-            step = parse_object(raw, STEP, thread_id, run_id)
-            if step is None:
-                malformed += 1
-                prefix_open = all_terminal = False
-                continue
-            steps.append(step)
-            if is_terminal(STEP, step.status):
-                if prefix_open:
-                    new_cursor = step.object_id
-            else:
-                prefix_open = all_terminal = False
-        last = items[-1].get("id") if items and isinstance(items[-1], dict) else None
-        if not has_more or not is_valid_id(last) or last == after:
-            break
-        after = last
+    # from a resume point, the steps before it were not seen this time: no cursor move, and
+    # no "all terminal" (the next poll lists from the cursor again)
+    new_cursor, prefix_open = cursor, resume is None
+    all_terminal = True
+    budget = PageBudget(max_pages)
+    params = [("order", "asc"), ("limit", str(PAGE))] + [("include[]", i) for i in include]
+    segments = ("threads", thread_id, "runs", run_id, "steps")
+    listing = pages(
+        client, segments, params, f"run {run_id} steps", after=resume or cursor, budget=budget
+    )
+    async with aclosing(listing):
+        async for items in listing:
+            for raw in items:
+                step = parse_object(raw, STEP, thread_id, run_id)
+                if step is None:
+                    malformed += 1
+                    prefix_open = all_terminal = False
+                    continue
+                if step.object_id in listed:  # a list that repeats itself
+                    continue
+                listed.add(step.object_id)
+                steps.append(step)
+                if is_terminal(STEP, step.status):
+                    if prefix_open:
+                        new_cursor = step.object_id
+                else:
+                    prefix_open = all_terminal = False
     if malformed:
         log.warning("malformed run steps skipped", run_id=run_id, count=malformed)
+    whole = budget.problem is None and resume is None  # the list seen from cursor to end
+    all_terminal = all_terminal and whole
     run_done = is_terminal(RUN, run.status)
-    objects = [*steps, run] if run_done else [run, *steps]
+    # a terminal run's event goes out after its steps': held back while the list is unseen
+    objects = ([*steps, run] if whole else steps) if run_done else [run, *steps]
     return Observation(
         objects=objects,
         run_status=run.status,
         cursor=new_cursor,
         done=run_done and all_terminal,
         poll_after=response.poll_after,
+        # a cut listing whose steps were all terminal moved the cursor to its end already
+        resume=budget.resume if budget.resume and not prefix_open else None,
+        problem=budget.problem,
     )
 
 
@@ -158,6 +180,8 @@ class Discovery:
 
     new_runs: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    resume: str | None = None  # older runs still to list: where the next poll carries on
+    problem: str | None = None  # why a listing stopped before the list's end
 
 
 async def discover_runs(
@@ -167,44 +191,75 @@ async def discover_runs(
     seen: set[str],
     first: bool,
     started_at: float,
+    resume: str | None = None,
+    max_pages: int = MAX_PAGES,
 ) -> Discovery:
     """List the thread's runs, newest first, until a run already seen.
 
     On the first listing of a watch, runs that had already finished before the watch
     began are ignored (remembered as seen, never reported); active ones are watched.
+
+    At most `max_pages` pages: the newest runs first; then, with the pages left, the older
+    runs from `resume`, where a listing cut short before ended (under the first listing's
+    rules, which it continues).
     """
-    found = Discovery()
-    after: str | None = None
-    while True:
-        params = [("order", "desc"), ("limit", str(PAGE))]
-        if after:
-            params.append(("after", after))
-        page = await client.get(("threads", thread_id, "runs"), params)
-        items, has_more = _page(page.body, f"thread {thread_id} runs")
-        stop = False
-        for raw in items:
-            run = parse_object(raw, RUN, thread_id, None)
-            if run is None:
-                log.warning("malformed run skipped", thread_id=thread_id)
-                continue
-            if run.object_id in seen:
-                stop = True
-                continue
-            created = raw.get("created_at")
-            old = isinstance(created, int | float) and created < int(started_at)
-            if first and old and is_terminal(RUN, run.status):
-                found.ignored.append(run.object_id)
-            else:
-                found.new_runs.append(run.object_id)
-            if (
-                first
-                and isinstance(created, int | float)
-                and created < started_at - LOOKBACK_SECONDS
-            ):
-                stop = True
-        last = items[-1].get("id") if items and isinstance(items[-1], dict) else None
-        if stop or not has_more or not is_valid_id(last) or last == after:
-            break
-        after = last
+    found = Discovery(resume=resume)
+    budget = PageBudget(max_pages)
+    ended = await _list_runs(client, thread_id, None, budget, found, seen, first, started_at)
+    if not ended:
+        found.resume = budget.resume  # newer runs first: an older backlog waits its turn
+    elif resume is not None and not budget.spent:
+        budget.resume = None
+        ended = await _list_runs(client, thread_id, resume, budget, found, seen, True, started_at)
+        found.resume = None if ended else budget.resume or resume
+    found.problem = budget.problem
     found.new_runs.reverse()  # oldest first, so events go out in creation order
     return found
+
+
+async def _list_runs(
+    client: ApiClient,
+    thread_id: str,
+    after: str | None,
+    budget: PageBudget,
+    found: Discovery,
+    seen: set[str],
+    first: bool,
+    started_at: float,
+) -> bool:
+    """One listing into `found`; whether it ended (a seen run, the lookback, the end)."""
+    fresh = set(found.new_runs) | set(found.ignored)
+    params = [("order", "desc"), ("limit", str(PAGE))]
+    listing = pages(
+        client, ("threads", thread_id, "runs"), params, f"thread {thread_id} runs",
+        after=after, budget=budget,
+    )  # fmt: skip
+    async with aclosing(listing):
+        async for items in listing:
+            stop = False
+            for raw in items:
+                run = parse_object(raw, RUN, thread_id, None)
+                if run is None:
+                    log.warning("malformed run skipped", thread_id=thread_id)
+                    continue
+                if run.object_id in seen:
+                    stop = True
+                    continue
+                if run.object_id in fresh:  # a list that repeats itself
+                    continue
+                fresh.add(run.object_id)
+                created = raw.get("created_at")
+                old = isinstance(created, int | float) and created < int(started_at)
+                if first and old and is_terminal(RUN, run.status):
+                    found.ignored.append(run.object_id)
+                else:
+                    found.new_runs.append(run.object_id)
+                if (
+                    first
+                    and isinstance(created, int | float)
+                    and created < started_at - LOOKBACK_SECONDS
+                ):
+                    stop = True
+            if stop:
+                return True
+    return budget.resume is None

@@ -195,8 +195,16 @@ def _configure_logs(
 
 
 def _secrets(settings: Settings) -> list[str | None]:
-    key = settings.api.api_key
-    return [key.get_secret_value() if key else None]
+    """Every secret the logs must never show: key, webhook secrets, token, proxy password."""
+    from urllib.parse import unquote, urlsplit
+
+    api, hook, http = settings.api, settings.webhook, settings.http
+    found = [api.api_key.get_secret_value() if api.api_key else None]
+    found += [s.get_secret_value() for s in hook.secret] if hook else []
+    found += [http.token.get_secret_value()] if http and http.token else []
+    password = urlsplit(api.proxy.get_secret_value()).password if api.proxy else None
+    found += [password, unquote(password)] if password else []
+    return found
 
 
 def _notifier() -> Notify | None:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 import httpx
 import structlog
 
 from watcher import __version__
+from watcher.bodies import TooLargeError, parse_json, read_capped
 from watcher.clock import Clock
 from watcher.config import ApiSettings, RetrySettings
 from watcher.errors import (
@@ -29,6 +31,7 @@ from watcher.errors import (
 from watcher.rate_headers import parse_poll_after, parse_rate_hint, parse_retry_after
 from watcher.ratelimit import RateGate
 from watcher.retry import retry_policy
+from watcher.scrub import scrub
 
 __all__ = ["ApiClient", "ApiResponse", "classify", "parse_retry_after", "redact"]
 
@@ -49,11 +52,8 @@ class ApiResponse:
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove secrets, and anything shaped like an OpenAI key, from a message."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _KEYLIKE.sub(r"\1***", text)
+    """Remove secrets (escaped forms too), and anything shaped like an OpenAI key."""
+    return _KEYLIKE.sub(r"\1***", scrub(text, [s for s in secrets if s]))
 
 
 def _shown(url: str) -> str:
@@ -63,7 +63,7 @@ def _shown(url: str) -> str:
 
 def _error_message(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = parse_json(response.content)  # strict, and never a RecursionError
         message = body["error"]["message"]
         if isinstance(message, str):
             return message[:300]
@@ -79,11 +79,10 @@ def classify(response: httpx.Response, *, api_missing: bool = False) -> Any:
     where = f"GET {response.request.url.path}"
     if 200 <= status < 300:
         try:
-            return response.json()
-        except ValueError:
+            return parse_json(response.content)
+        except ValueError as exc:
             raise BadResponseError(
-                f"{where}: HTTP {status} but the body is not JSON ({_error_message(response)})",
-                status=status,
+                f"{where}: HTTP {status} but the body is not valid JSON ({exc})", status=status
             ) from None
     message = f"{where}: HTTP {status}: {_error_message(response)}"
     if status == 429:
@@ -121,6 +120,7 @@ class ApiClient:
         max_connections: int = 16,
         observer: RequestObserver | None = None,
         interval: float | None = None,
+        on_abandoned: Callable[[str], None] | None = None,
     ) -> None:
         self.api = api
         self.retry = retry
@@ -128,6 +128,7 @@ class ApiClient:
         self.gate = gate
         self.observer = observer
         self.interval = interval  # a first transient failure retries within this (or Retry-After)
+        self.on_abandoned = on_abandoned  # "too_large" | "timed_out": a response given up on
         self.successes = 0
         self._secret = api.api_key.get_secret_value() if api.api_key else None
         headers = {
@@ -165,6 +166,11 @@ class ApiClient:
         if self.observer is not None:
             self.observer(code, self.clock.now() - started, self.clock.wall())
 
+    def _abandoned(self, reason: str, started: float) -> None:
+        self._observe(None, started)
+        if self.on_abandoned is not None:
+            self.on_abandoned(reason)
+
     async def _send_once(self, url: str, params: QueryItems) -> ApiResponse:
         sent_at = await self.gate.wait()
         started = self.clock.now()
@@ -172,16 +178,26 @@ class ApiClient:
             "GET", url, params=params, headers=self._headers, extensions={"timeout": self._timeout}
         )
         try:
-            response = await self._transport.handle_async_request(request)
-            response.request = request
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as exc:
-            self._observe(None, started)
+            # `timeout` bounds the whole exchange: a server trickling a byte at a time
+            # never resets it (httpx's own timeouts are per read)
+            with anyio.fail_after(self.api.timeout):
+                response = await self._transport.handle_async_request(request)
+                response.request = request
+                try:
+                    await read_capped(response, self.api.max_response_bytes)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            self._abandoned("timed_out", started)
+            what = "the exchange" if isinstance(exc, TimeoutError) else type(exc).__name__
             raise TransientError(
-                f"GET {_shown(url)}: timed out after {self.api.timeout}s ({type(exc).__name__})"
+                f"GET {_shown(url)}: timed out after {self.api.timeout}s ({what})"
+            ) from None
+        except TooLargeError as exc:
+            self._abandoned("too_large", started)
+            raise BadResponseError(
+                f"GET {_shown(url)}: {exc} (the limit is [api] max_response_bytes); abandoned",
+                status=exc.status,
             ) from None
         except httpx.TransportError as exc:
             self._observe(None, started)

@@ -9,6 +9,7 @@ import base64
 import binascii
 import importlib.util
 import ipaddress
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -80,10 +81,26 @@ class ApiSettings(_Section):
     organization: str | None = None
     project: str | None = None
     timeout: float = Field(30.0, gt=0)
+    #: A page of 100 steps with `include[]` file-search content fits several times over.
+    max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
     http2: bool = False
     proxy: SecretStr | None = None  # may hold a password; from $HTTPS_PROXY & co. by default
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Stripped (a key file's or a Secret's trailing newline); no control characters left
+        in it, or every request would fail and its error would carry the key."""
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        if not key:
+            raise ValueError("is empty")
+        if any(unicodedata.category(c) == "Cc" for c in key):
+            raise ValueError("holds control characters (the key is not shown)")
+        return SecretStr(key)
 
     @field_validator("proxy")
     @classmethod
@@ -139,6 +156,8 @@ class PollSettings(_Section):
     max_requests_per_second: float | None = Field(None, gt=0)  # a ceiling; None: the server's
     max_concurrency: int = Field(8, ge=1, le=MAX_CONCURRENCY)
     include: tuple[str, ...] = ()
+    #: Pages of 100 one poll lists at most; a longer list carries on at the next poll.
+    max_pages: int = Field(10, ge=1, le=10000)
 
     @model_validator(mode="after")
     def _order(self) -> PollSettings:

@@ -257,6 +257,7 @@ async def serve(
             max_connections=MAX_CONCURRENCY,
             observer=metrics.observe_request,
             interval=settings.poll.interval,
+            on_abandoned=lambda reason: metrics.api_abandoned.labels(reason=reason).inc(),
         )
         watcher = Watcher(
             settings,

@@ -44,4 +44,7 @@ class Event:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.envelope(), separators=(",", ":"), ensure_ascii=False)
+        # strict: NaN and Infinity are not JSON (the client refuses them in API answers)
+        return json.dumps(
+            self.envelope(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )

@@ -1,9 +1,10 @@
 """Diagnostics: structlog to stderr, configured once at the entry point.
 
 JSON lines when stderr is not a terminal, readable lines when it is (`fmt` overrides).
-Secrets handed to `configure` are scrubbed from every value as a last line of defence.
-Under systemd (`journal_stream` matches stderr) each line starts with its syslog priority,
-`<N>` as sd-daemon(3) describes, so `journalctl -p warning` filters them.
+Secrets handed to `configure` are scrubbed from every value as a last line of defence, in
+every escaped form they can take (`repr`, JSON, bytes), and inside nested values and
+exceptions too. Under systemd (`journal_stream` matches stderr) each line starts with its
+syslog priority, `<N>` as sd-daemon(3) describes, so `journalctl -p warning` filters them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from watcher.scrub import MASK, forms
 from watcher.textsafe import visible
 
 __all__ = ["FORMATS", "configure", "is_journal_stream"]
@@ -51,14 +53,30 @@ def is_journal_stream(value: str | None, stream: TextIO) -> bool:
     return value == f"{st.st_dev}:{st.st_ino}"
 
 
+def _scrubbed(value: Any, masks: list[str]) -> Any:
+    if isinstance(value, str):
+        for form in masks:
+            if form in value:
+                value = value.replace(form, MASK)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, masks) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(v, masks) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = str(value)  # an exception, a path, a URL: rendered as text, scrubbed as text
+    clean = _scrubbed(text, masks)
+    return value if clean == text else clean
+
+
 def _scrubber(secrets: list[str]) -> structlog.types.Processor:
+    masks = sorted({f for s in secrets for f in forms(s)}, key=len, reverse=True)
+
     def scrub(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        for key, value in event_dict.items():
-            if isinstance(value, str):
-                for secret in secrets:
-                    if secret in value:
-                        value = value.replace(secret, "***")
-                event_dict[key] = value
+        if masks:
+            for key, value in event_dict.items():
+                event_dict[key] = _scrubbed(value, masks)
         return event_dict
 
     return scrub

@@ -12,9 +12,38 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from watcher import __version__
 
-__all__ = ["Metrics", "UpstreamHealth"]
+__all__ = ["Metrics", "UpstreamHealth", "code_label", "event_label"]
 
 PREFIX = "runstep_watcher_"
+
+#: Event types that get a series of their own; any other (a status the API invents, one
+#: string per poll if it likes) is counted as "other": label values stay bounded.
+RUN_STATUSES = (
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "cancelled",
+    "failed",
+    "completed",
+    "incomplete",
+    "expired",
+)
+STEP_STATUSES = ("in_progress", "cancelled", "failed", "completed", "expired")
+KNOWN_EVENT_TYPES = frozenset(
+    [f"thread.run.{s}" for s in RUN_STATUSES] + [f"thread.run.step.{s}" for s in STEP_STATUSES]
+)
+
+
+def event_label(event_type: str) -> str:
+    return event_type if event_type in KNOWN_EVENT_TYPES else "other"
+
+
+def code_label(code: int | None) -> str:
+    """An HTTP status as a label: 'error' for no answer, 'other' outside 100-599."""
+    if code is None:
+        return "error"
+    return str(code) if 100 <= code <= 599 else "other"
 
 
 @dataclass(slots=True)
@@ -36,6 +65,13 @@ class Metrics:
             PREFIX + "api_requests",
             "API requests by HTTP status code ('error': no answer)",
             ["code"],
+            registry=r,
+        )
+        self.api_abandoned = Counter(
+            PREFIX + "api_responses_abandoned",
+            "API responses given up on: 'too_large' (past [api] max_response_bytes) or "
+            "'timed_out' (past [api] timeout)",
+            ["reason"],
             registry=r,
         )
         self.api_duration = Histogram(
@@ -110,7 +146,7 @@ class Metrics:
 
     def observe_request(self, code: int | None, seconds: float, wall: float) -> None:
         """One API request's outcome: `code` None when no HTTP answer came."""
-        self.api_requests.labels(code="error" if code is None else str(code)).inc()
+        self.api_requests.labels(code=code_label(code)).inc()
         self.api_duration.observe(seconds)
         h = self.health
         h.requests += 1

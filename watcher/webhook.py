@@ -19,6 +19,7 @@ import structlog
 
 from watcher import __version__
 from watcher.astore import AsyncStore
+from watcher.bodies import read_some
 from watcher.client import parse_retry_after
 from watcher.clock import Clock
 from watcher.config import WebhookSettings
@@ -36,6 +37,8 @@ IDLE_RECHECK = 5.0
 DEPTH_LOG_EVERY = 10.0
 #: Heads made due per dispatch turn when the endpoint is back (each turn stays short).
 RELEASE_BATCH = 100
+#: Of a receiver's reply, only this much is read (its status is what counts).
+REPLY_BYTES = 4096
 
 
 def secret_key(whsec: str) -> bytes:
@@ -120,10 +123,14 @@ class WebhookSink:
             "webhook-signature": sign(self._keys, item.event_id, timestamp, item.body),
         }
         try:
-            response = await self._http.post(
-                self.settings.url, content=item.body.encode(), headers=headers
-            )
-        except httpx.TimeoutException:
+            # `timeout` bounds the whole exchange (httpx's is per read: a receiver trickling
+            # its reply would hold a delivery slot for ever); of the reply, only a glance
+            with anyio.fail_after(self.settings.timeout):
+                async with self._http.stream(
+                    "POST", self.settings.url, content=item.body.encode(), headers=headers
+                ) as response:
+                    await read_some(response, REPLY_BYTES)
+        except (TimeoutError, httpx.TimeoutException):
             return False, False, f"timed out after {self.settings.timeout}s", None
         except httpx.TransportError as exc:
             return False, False, f"connection error: {type(exc).__name__}", None
