@@ -1,9 +1,5 @@
-"""Pure: long-running objects at clock time t, shaped like the spec's Response, Batch,
-FineTuningJob and VectorStoreFileBatchObject; newest-first pages; their transitions.
-
-Progress counts (a batch's `request_counts`, a file batch's `file_counts`) rise linearly over
-the `in_progress` phase: to the full count when it ends in success (finalizing, completed),
-to half when it ends otherwise; a phase with no end creeps to 90% over a minute.
+"""Pure: a scenario's long-running objects at clock time t (see `longrunning_objects`),
+newest-first pages of batches and fine-tuning jobs, and every status change.
 """
 
 from __future__ import annotations
@@ -13,19 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from watcher.simulator.kinds import BATCH, FILE_BATCH, FINE_TUNING_JOB, RESPONSE
-from watcher.simulator.longrunning import (
-    BatchSpec,
-    FineTuningJobSpec,
-    LongRunning,
-    ResponseSpec,
-    Timeline,
-)
+from watcher.simulator.longrunning import BatchSpec, FineTuningJobSpec, LongRunning, Timeline
+from watcher.simulator.longrunning_objects import Shaper
 from watcher.simulator.paging import PageQuery, page_positions
 
-__all__ = ["LongRunningWorld", "progress"]
-
-_DAY = 86_400
-_TEXT = "Background work done: 3 findings, 2 follow-ups. (simulated)"
+__all__ = ["LongRunningWorld"]
 
 
 class _Spec(Protocol):
@@ -33,29 +21,6 @@ class _Spec(Protocol):
     def id(self) -> str: ...
     @property
     def timeline(self) -> Timeline: ...
-
-
-def _at(timeline: Timeline, t: float) -> tuple[str, float]:
-    """The status at t and since when (t at or after the first time)."""
-    return timeline[bisect.bisect_right([x for _, x in timeline], t) - 1]
-
-
-def _first(timeline: Timeline, status: str, t: float) -> float | None:
-    return next((x for s, x in timeline if s == status and x <= t), None)
-
-
-def progress(timeline: Timeline, t: float, success: frozenset[str]) -> float:
-    """How far the first `in_progress` phase has got at t, 0..1 (see the module doc)."""
-    start = next((i for i, (s, _) in enumerate(timeline) if s == "in_progress"), None)
-    if start is None or timeline[start][1] > t:
-        return 0.0
-    t0 = timeline[start][1]
-    end = next((e for e in timeline[start:] if e[0] != "in_progress"), None)
-    if end is None:
-        return 0.9 * min(1.0, (t - t0) / 60)
-    scale = 1.0 if end[0] in success else 0.5
-    span = end[1] - t0
-    return scale if span <= 0 or t >= end[1] else scale * (t - t0) / span
 
 
 class _Index:
@@ -84,176 +49,43 @@ class LongRunningWorld:
         self._responses = _Index(specs.responses)
         self._batches = _Index(specs.batches)
         self._jobs = _Index(specs.fine_tuning_jobs)
+        self._shape = Shaper(epoch)
         self._file_batches = {(s.vector_store_id, s.id): s for s in specs.file_batches}
-
-    def _unix(self, seconds: float | None) -> int | None:
-        return None if seconds is None else int(self.epoch + seconds)
 
     def response(self, response_id: str, t: float) -> dict[str, Any] | None:
         """The response at t; None when unknown, not created yet or gone (past `gone_at`)."""
-        spec: ResponseSpec | None = self._responses.get(response_id, t)
+        spec = self._responses.get(response_id, t)
         if spec is None or (spec.gone_at is not None and t >= spec.gone_at):
             return None
-        status, since = _at(spec.timeline, t)
-        done = status in ("completed", "incomplete")
-        inp, out = spec.usage
-        text = {"type": "output_text", "text": _TEXT, "annotations": [], "logprobs": []}
-        message: dict[str, Any] = {"id": f"msg_{spec.id.removeprefix('resp_')}"}
-        message |= {"type": "message", "role": "assistant", "content": [text]}
-        message["status"] = "completed" if status == "completed" else "incomplete"
-        usage: dict[str, Any] = {"input_tokens": inp, "output_tokens": out}
-        usage["input_tokens_details"] = {"cached_tokens": 0, "cache_write_tokens": 0}
-        usage["output_tokens_details"] = {"reasoning_tokens": 0}
-        usage["total_tokens"] = inp + out
-        return {
-            "id": spec.id,
-            "object": RESPONSE.object,
-            "created_at": self._unix(spec.timeline[0][1]),
-            "status": status,
-            "background": spec.background,
-            "completed_at": self._unix(since) if status == "completed" else None,
-            "error": {"code": "server_error", "message": "The model failed. (simulated)"}
-            if status == "failed"
-            else None,
-            "incomplete_details": {"reason": "max_output_tokens"}
-            if status == "incomplete"
-            else None,
-            "instructions": None,
-            "max_output_tokens": None,
-            "model": spec.model,
-            "output": [message] if done else [],
-            "parallel_tool_calls": True,
-            "previous_response_id": None,
-            "reasoning": {"effort": None, "summary": None},
-            "service_tier": "default",
-            "store": True,
-            "temperature": 1.0,
-            "text": {"format": {"type": "text"}},
-            "tool_choice": "auto",
-            "tools": [],
-            "top_p": 1.0,
-            "truncation": "disabled",
-            "usage": usage if done else None,
-            "user": None,
-            "metadata": dict(spec.metadata),
-        }
+        return self._shape.response(spec, t)
 
     def batch(self, batch_id: str, t: float) -> dict[str, Any] | None:
         spec: BatchSpec | None = self._batches.get(batch_id, t)
-        return None if spec is None else self._batch(spec, t)
+        return None if spec is None else self._shape.batch(spec, t)
 
     def list_batches(self, t: float, limit: int, after: str | None) -> dict[str, Any]:
         """A ListBatchesResponse: newest first, from after `after`."""
         specs, more = self._batches.page(t, limit, after)
-        data = [self._batch(s, t) for s in specs]
+        data = [self._shape.batch(s, t) for s in specs]
         first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
         return {"object": "list", "data": data, "first_id": first, "last_id": last} | {
             "has_more": more
         }
 
-    def _batch(self, spec: BatchSpec, t: float) -> dict[str, Any]:
-        tl = spec.timeline
-        status, _ = _at(tl, t)
-        created = tl[0][1]
-        started = _first(tl, "in_progress", t) is not None
-        p = progress(tl, t, frozenset({"finalizing", "completed"}))
-        ok_total = spec.total - spec.failed
-        done, failed = (int(p * ok_total), int(p * spec.failed)) if started else (0, 0)
-        counts = {"total": spec.total if started else 0, "completed": done, "failed": failed}
-        ended = status in BATCH.terminal
-        short = spec.id.removeprefix("batch_")
-        obj: dict[str, Any] = {
-            "id": spec.id,
-            "object": BATCH.object,
-            "endpoint": spec.endpoint,
-            "model": spec.model,
-            "errors": None,
-            "input_file_id": f"file-in{short}",
-            "completion_window": spec.completion_window,
-            "status": status,
-            "output_file_id": f"file-out{short}" if ended and done else None,
-            "error_file_id": f"file-err{short}" if ended and failed else None,
-            "created_at": self._unix(created),
-            "in_progress_at": self._unix(_first(tl, "in_progress", t)),
-            "expires_at": self._unix(created + _DAY),
-        }
-        for name in ("finalizing", "completed", "failed", "expired", "cancelling", "cancelled"):
-            obj[f"{name}_at"] = self._unix(_first(tl, name, t))
-        if status == "failed" and not started:
-            error = {"code": "invalid_json_line", "message": "Line 1 is not valid JSON."}
-            obj["errors"] = {"object": "list", "data": [error | {"param": None, "line": 1}]}
-        usage = None
-        if status == "completed":
-            inp, out = spec.total * 120, spec.total * 40
-            usage = {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0}}
-            usage |= {"output_tokens": out, "output_tokens_details": {"reasoning_tokens": 0}}
-            usage["total_tokens"] = inp + out
-        return obj | {"request_counts": counts, "usage": usage, "metadata": dict(spec.metadata)}
-
     def fine_tuning_job(self, job_id: str, t: float) -> dict[str, Any] | None:
         spec: FineTuningJobSpec | None = self._jobs.get(job_id, t)
-        return None if spec is None else self._job(spec, t)
+        return None if spec is None else self._shape.job(spec, t)
 
     def list_fine_tuning_jobs(self, t: float, limit: int, after: str | None) -> dict[str, Any]:
         """A ListPaginatedFineTuningJobsResponse: newest first; the spec gives it no ids."""
         specs, more = self._jobs.page(t, limit, after)
-        return {"object": "list", "data": [self._job(s, t) for s in specs], "has_more": more}
-
-    def _job(self, spec: FineTuningJobSpec, t: float) -> dict[str, Any]:
-        tl = spec.timeline
-        status, since = _at(tl, t)
-        ok = status == FINE_TUNING_JOB.success
-        finish = None
-        if status == "running":
-            end = next((x for s, x in tl if x > since and s != "running"), since + 3600)
-            finish = spec.estimated_finish if spec.estimated_finish is not None else end
-        short = spec.id.removeprefix("ftjob-")
-        hyper = {"batch_size": 1, "learning_rate_multiplier": 1.8, "n_epochs": 3}
-        error = None
-        if status == "failed":
-            message = "The training file has too few examples. (simulated)"
-            error = {"code": "invalid_training_file", "message": message, "param": "training_file"}
-        return {
-            "object": FINE_TUNING_JOB.object,
-            "id": spec.id,
-            "model": spec.model,
-            "created_at": self._unix(tl[0][1]),
-            "error": error,
-            "fine_tuned_model": f"ft:{spec.model}:sim::{short}" if ok else None,
-            "finished_at": self._unix(since) if status in FINE_TUNING_JOB.terminal else None,
-            "hyperparameters": hyper,
-            "organization_id": "org-sim",
-            "result_files": [f"file-res{short}"] if ok else [],
-            "status": status,
-            "trained_tokens": spec.trained_tokens if ok else None,
-            "training_file": f"file-train{short}",
-            "validation_file": None,
-            "integrations": [],
-            "seed": 42,
-            "estimated_finish": self._unix(finish),
-            "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
-            "metadata": dict(spec.metadata),
-        }
+        return {"object": "list", "data": [self._shape.job(s, t) for s in specs], "has_more": more}
 
     def file_batch(self, vector_store_id: str, batch_id: str, t: float) -> dict[str, Any] | None:
         spec = self._file_batches.get((vector_store_id, batch_id))
         if spec is None or spec.timeline[0][1] > t:
             return None
-        status, _ = _at(spec.timeline, t)
-        p = progress(spec.timeline, t, frozenset({"completed"}))
-        done, failed = int(p * (spec.total - spec.failed)), int(p * spec.failed)
-        rest = spec.total - done - failed
-        counts = {"in_progress": rest, "completed": done, "failed": failed, "cancelled": 0}
-        if status == "cancelled" or status == "failed":
-            counts |= {"in_progress": 0, status: counts[status] + rest}
-        return {
-            "id": spec.id,
-            "object": FILE_BATCH.object,
-            "created_at": self._unix(spec.timeline[0][1]),
-            "vector_store_id": spec.vector_store_id,
-            "status": status,
-            "file_counts": counts | {"total": spec.total},
-        }
+        return self._shape.file_batch(spec, t)
 
     def transitions(self) -> list[dict[str, Any]]:
         """Every status change (kind: the `object` name, id, status, at), in time order."""
