@@ -5,7 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.openapi_schema import SHARED_SPEC, SPEC, errors
+from tests.openapi_schema import (
+    HERE,
+    LONG_RUNNING_NAME,
+    SHARED,
+    SHARED_SPEC,
+    SPEC,
+    SPEC_NAME,
+    errors,
+)
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import default_scenario, generate_scenario, parse_scenario
 
@@ -191,5 +199,6 @@ async def test_status_faults_have_openai_shape(status):
 
 
 @pytest.mark.skipif(not SHARED_SPEC.exists(), reason="no shared/ beside this checkout")
-def test_the_copied_spec_is_the_shared_one():
-    assert SPEC.read_bytes() == SHARED_SPEC.read_bytes()
+@pytest.mark.parametrize("name", [SPEC_NAME, LONG_RUNNING_NAME])
+def test_the_copied_spec_is_the_shared_one(name):
+    assert (HERE / name).read_bytes() == (SHARED / name).read_bytes()

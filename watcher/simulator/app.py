@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from watcher.simulator.faults import FaultQueue, apply_fault, openai_error, parse_faults
 from watcher.simulator.limiter import TokenBucket
+from watcher.simulator.longrunning_routes import long_running_routes
 from watcher.simulator.scenario import Scenario
 from watcher.simulator.state import RUN_TERMINAL, PageQuery, World
 
@@ -131,9 +132,9 @@ class _Sim:
         self.by_status[key] = self.by_status.get(key, 0) + 1
         return response
 
-    def check(self, request: Request) -> Response | None:
-        """The checks of every /v1 request: beta header, key, required query."""
-        if request.headers.get("openai-beta") != "assistants=v2":
+    def check(self, request: Request, *, beta: bool = True) -> Response | None:
+        """The checks of every /v1 request: beta header (Assistants routes), key, query."""
+        if beta and request.headers.get("openai-beta") != "assistants=v2":
             return openai_error(400, BETA_MESSAGE, code="invalid_beta")
         if self.want_key is not None:
             given = request.headers.get(self.key_header, "").encode()
@@ -145,15 +146,17 @@ class _Sim:
                 return _bad(name, f"Missing or unsupported '{name}' query parameter.")
         return None
 
-    def endpoint(self, route: str, make: Callable[[Request], Response]) -> Endpoint:
+    def endpoint(
+        self, route: str, make: Callable[[Request], Response], *, beta: bool = True
+    ) -> Endpoint:
         """A /v1 route: counted, checked, faulted when a fault matches, else `make`."""
 
         async def handle(request: Request) -> Response:
-            self.by_route[route] += 1
+            self.by_route[route] = self.by_route.get(route, 0) + 1
             run_id = request.path_params.get("run_id")
             if run_id is not None:
                 self.by_run[run_id] = self.by_run.get(run_id, 0) + 1
-            response = self.check(request)
+            response = self.check(request, beta=beta)
             limit: dict[str, str] = {}
             if response is None and self.limiter is not None:
                 allowed, limit = self.limiter.take()
@@ -298,6 +301,7 @@ def create_app(
         Route(base + "/{run_id}", sim.endpoint("run", sim.get_run)),
         Route(base + "/{run_id}/steps", sim.endpoint("steps", sim.list_steps)),
         Route(base + "/{run_id}/steps/{step_id}", sim.endpoint("steps", sim.get_step)),
+        *long_running_routes(sim),
         Route("/_sim/advance", sim.advance, methods=["POST"]),
         Route("/_sim/faults", sim.add_faults, methods=["POST"]),
         Route("/_sim/stats", sim.stats),

@@ -4,7 +4,8 @@ A fault spec (JSON) applies to the next `count` matching API requests (only /v1,
 /_sim): `{"kind": "status"|"html"|"truncated"|"not_json"|"delay"|"reset"|"mangle",
 "status": 429, "count": 1, "match": "runs"|"run"|"steps"|null, "retry_after": 1.5,
 "retry_after_ms": 200, "seconds": 2.0}`. Routes: "runs" lists runs, "run" gets one run,
-"steps" lists or gets steps; null matches all.
+"steps" lists or gets steps; "response", "batches" (list), "batch", "fine_tuning_jobs" (list),
+"fine_tuning_job", "file_batch"; null matches all.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import anyio
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from watcher.simulator.kinds import ROUTES as LONG_RUNNING_ROUTES
+
 __all__ = ["KINDS", "ROUTES", "Fault", "FaultQueue", "apply_fault", "openai_error", "parse_faults"]
 
 KINDS = frozenset({"status", "html", "truncated", "not_json", "delay", "reset", "mangle"})
-ROUTES = frozenset({"runs", "run", "steps"})
+ROUTES = frozenset({"runs", "run", "steps", *LONG_RUNNING_ROUTES})
 _MESSAGES = {
     429: ("Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
     500: ("The server had an error while processing your request.", "server_error", None),

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from watcher.ids import is_valid_id
+from watcher.simulator.longrunning import SCENARIO_KEYS, LongRunning, parse_long_running
 
 __all__ = [
     "TOOLS",
@@ -35,7 +36,7 @@ Check = Callable[[Any], bool]
 TOOLS = ("code_interpreter", "file_search", "function")
 STEP_TYPES = ("message_creation", "tool_calls")
 _KEYS = {
-    "scenario": {"epoch", "threads", "description"},
+    "scenario": {"epoch", "threads", "description", *SCENARIO_KEYS},
     "thread": {"id", "runs"},
     "run": {"id", "assistant_id", "model", "timeline", "poll_after_ms", "steps"},
     "step": {"id", "type", "tools", "timeline", "usage"},
@@ -83,6 +84,7 @@ class ThreadSpec:
 class Scenario:
     threads: tuple[ThreadSpec, ...]
     epoch: float | None = None  # None: the wall clock when the app is created
+    long_running: LongRunning = field(default_factory=LongRunning)  # responses, batches, …
 
 
 def _count(value: Any) -> bool:
@@ -174,6 +176,8 @@ def _run(raw: Any, where: str, seen: set[str]) -> RunSpec:
 
 def parse_scenario(obj: Any) -> Scenario:
     """A scenario from decoded JSON; `ScenarioError` names the first bad field."""
+    if isinstance(obj, dict) and "threads" not in obj and any(k in obj for k in SCENARIO_KEYS):
+        obj = {**obj, "threads": []}  # only long-running objects
     if not isinstance(obj, dict) or not isinstance(obj.get("threads"), list):
         raise ScenarioError("threads: a scenario is an object with a list of threads")
     _known(obj, "scenario", "scenario")
@@ -188,7 +192,11 @@ def parse_scenario(obj: Any) -> Scenario:
         runs, run_ids = _get(raw, where, "runs", [], _is_list, "a list"), set[str]()
         specs = tuple(_run(r, f"{where}.runs[{i}]", run_ids) for i, r in enumerate(runs))
         threads.append(ThreadSpec(thread_id, specs))
-    return Scenario(threads=tuple(threads), epoch=epoch)
+    try:
+        long_running = parse_long_running(obj)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
+    return Scenario(threads=tuple(threads), epoch=epoch, long_running=long_running)
 
 
 def load_scenario(path: Path | str) -> Scenario:

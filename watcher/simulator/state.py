@@ -8,10 +8,12 @@ request builds only the objects of its page, so 10,000 runs or 320 steps stay ch
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
+from watcher.simulator.longrunning import LongRunning
+from watcher.simulator.longrunning_state import LongRunningWorld
+from watcher.simulator.paging import PageQuery, page_positions
 from watcher.simulator.scenario import TOOLS, RunSpec, Scenario, StepSpec
 
 __all__ = ["RUN_TERMINAL", "STEP_TERMINAL", "PageQuery", "World", "page_positions"]
@@ -29,42 +31,6 @@ _TOOL_DEFS: dict[str, dict[str, Any]] = {
     "file_search": {"type": "file_search"},
     "function": {"type": "function", "function": _WEATHER},
 }
-
-
-@dataclass(frozen=True, slots=True)
-class PageQuery:
-    """A list request's `limit`, `order`, `after` and `before`, already validated."""
-
-    limit: int = 20
-    order: str = "desc"
-    after: str | None = None
-    before: str | None = None
-
-
-def page_positions(n: int, position: Mapping[str, int], q: PageQuery) -> tuple[list[int], bool]:
-    """Which of the `n` visible items (ascending positions 0..n-1) a page holds, in page
-    order, and `has_more`. `before` gives the `limit` items just before it (the previous
-    page); an unknown or not yet visible cursor gives an empty page."""
-
-    def seq(cursor: str) -> int | None:
-        i = position.get(cursor)
-        return None if i is None or i >= n else (i if q.order == "asc" else n - 1 - i)
-
-    start, end = 0, n
-    if q.after is not None:
-        at = seq(q.after)
-        start = n if at is None else at + 1
-    if q.before is not None:
-        at = seq(q.before)
-        end = 0 if at is None else at
-    if q.before is not None and q.after is None:
-        lo, hi = max(start, end - q.limit), end
-        more = lo > start
-    else:
-        lo, hi = start, min(end, start + q.limit)
-        more = hi < end
-    picked = range(lo, hi) if q.order == "asc" else range(n - 1 - lo, n - 1 - hi, -1)
-    return list(picked), more
 
 
 def _list_body(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
@@ -118,6 +84,7 @@ class World:
         self._runs: dict[tuple[str, str], _Run] = {}
         self._threads: dict[str, _Thread] = {}
         self._transitions: tuple[list[float], list[dict[str, Any]]] | None = None
+        self.long_running = LongRunningWorld(scenario.long_running, epoch)
         for thread in scenario.threads:
             runs = [_Run(thread.id, spec) for spec in thread.runs]
             self._runs.update(((thread.id, r.spec.id), r) for r in runs)
@@ -243,9 +210,14 @@ class World:
         """Every status change at or before t, in time order (a run before its steps).
 
         Each: kind (thread.run | thread.run.step), id, thread_id, run_id, status, `at`
-        (clock seconds) and `at_unix` (float). A repeated status is no change."""
+        (clock seconds) and `at_unix` (float); the long-running kinds' have kind (their
+        `object` name), id, status, at and at_unix. A repeated status is no change."""
         if self._transitions is None:
-            self._transitions = _all_transitions(self._runs.values(), self.epoch)
+            times, items = _all_transitions(self._runs.values(), self.epoch)
+            if self.scenario.long_running != LongRunning():  # theirs after runs at equal times
+                items = sorted(items + self.long_running.transitions(), key=lambda x: x["at"])
+                times = [x["at"] for x in items]
+            self._transitions = times, items
         times, items = self._transitions
         return [dict(x) for x in items[: bisect.bisect_right(times, t)]]
 
