@@ -207,6 +207,8 @@ def test_simulate_says_what_it_serves_and_the_pasted_command_works():
         listing = httpx.get(url.removesuffix("/v1") + "/_sim/scenario").json()
         runs = {r for t in listing["threads"] for r in t["runs"]}
         assert {"run_demo_weather", "run_demo_weather_2", "run_demo_weather_100"} <= runs
+        assert "resp_demo_summary" in listing["responses"] and listing["batches"]
+        assert "responses: resp_demo_summary" in text  # objects of every kind it serves
         command = banner[-1].strip().split()
         assert command[:3] == [f"OPENAI_BASE_URL={url}", "runstep-watcher", "watch"]
         watched = Daemon(*command[2:], OPENAI_BASE_URL=url)

@@ -31,8 +31,18 @@ def banner(scenario: Scenario, url: str, *, api_key: str | None, loop: bool) -> 
         lines.append(f"  {thread.id}: {', '.join(runs[:SHOWN])}{more}")
     if len(threads) > SHOWN:
         lines.append(f"  … {len(threads) - SHOWN} more threads")
+    lr = scenario.long_running
+    for label, ids in (
+        ("responses", [o.id for o in lr.responses]),
+        ("batches", [o.id for o in lr.batches]),
+        ("fine-tuning jobs", [o.id for o in lr.fine_tuning_jobs]),
+        ("file batches", [f"{o.vector_store_id}/{o.id}" for o in lr.file_batches]),
+    ):
+        if ids:
+            more = f", … ({len(ids) - SHOWN} more)" if len(ids) > SHOWN else ""
+            lines.append(f"  {label}: {', '.join(ids[:SHOWN])}{more}")
     root = url.removesuffix("/v1")
-    lines.append(f"  (every thread and run: GET {root}/_sim/scenario)")
+    lines.append(f"  (every object it serves: GET {root}/_sim/scenario)")
     if loop:
         from watcher.simulator.loop import loop_period
 

@@ -276,9 +276,20 @@ class _Sim:
         return JSONResponse({"now": now, "transitions": self.world.transitions_until(now)})
 
     async def scenario(self, request: Request) -> Response:
-        threads = self.world.scenario.threads
-        listing = [{"id": t.id, "runs": [r.id for r in t.runs]} for t in threads]
-        return JSONResponse({"threads": listing})
+        scenario = self.world.scenario
+        listing = [{"id": t.id, "runs": [r.id for r in t.runs]} for t in scenario.threads]
+        lr = scenario.long_running
+        return JSONResponse(
+            {
+                "threads": listing,
+                "responses": [o.id for o in lr.responses],
+                "batches": [o.id for o in lr.batches],
+                "fine_tuning_jobs": [o.id for o in lr.fine_tuning_jobs],
+                "file_batches": [
+                    {"vector_store_id": o.vector_store_id, "id": o.id} for o in lr.file_batches
+                ],
+            }
+        )
 
 
 def create_app(

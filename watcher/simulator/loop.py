@@ -48,4 +48,4 @@ def looped(scenario: Scenario, hours: float = LOOP_HOURS) -> Scenario:
         )
         for thread in scenario.threads
     )
-    return Scenario(threads=threads, epoch=scenario.epoch)
+    return Scenario(threads=threads, epoch=scenario.epoch, long_running=scenario.long_running)
