@@ -20,6 +20,7 @@ from tests.cli import run_cli
 from tests.fakes import FakeClock
 from tests.openai_receiver import OpenAIReceiver
 from tests.openapi_schema import long_running_errors
+from tests.proc import Daemon, event_pairs
 from watcher.config import WebhookSettings
 from watcher.events import event_id
 from watcher.metrics import Metrics
@@ -260,3 +261,46 @@ def test_check_config_format(tmp_path, value, code):
         assert "webhook.format" in line and "'openai'" in line and "svix" in line
     else:
         assert f'"format": "{value}"' in result.stdout
+
+
+RUN_SCENARIO = {
+    "threads": [
+        {
+            "id": "thread_o",
+            "runs": [
+                {
+                    "id": "run_o1",
+                    "timeline": [["queued", 0], ["in_progress", 1], ["completed", 2]],
+                    "steps": [
+                        {"id": "step_o1", "timeline": [["in_progress", 1], ["completed", 2]]}
+                    ],
+                }
+            ],
+        }
+    ]
+}
+
+
+def test_daemon_in_openai_format_posts_no_run_events_and_keeps_no_backlog(sim, tmp_path):
+    s = sim(RUN_SCENARIO)
+    receiver = OpenAIReceiver(SECRET)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[api]\nbase_url = "{s.base_url}"\n[poll]\ninterval = 0.05\nmax_interval = 0.2\n'
+        f'[state]\npath = "{tmp_path / "s.db"}"\n'
+        f'[webhook]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\nformat = "openai"\n'
+        '[[watch]]\nthread_id = "thread_o"\nrun_id = "run_o1"\n'
+    )
+    d = Daemon("run", "--config", str(cfg), RUNSTEP_WATCHER_LOG_LEVEL="debug")
+    try:
+        s.advance(3)
+        d.wait_for(lambda: ("run_o1", "completed") in event_pairs(d.events))
+        # OpenAI sends no webhook for Assistants runs: each event is skipped, none POSTed
+        d.wait_for(lambda: all(e["id"] in "".join(d.stderr) for e in d.events))
+        assert d.stop() == 0
+        assert receiver.events == [] and receiver.rejected == []
+        listed = run_cli("outbox", "list", "--config", str(cfg))
+        assert listed.returncode == 0 and "0 pending, 0 dead" in listed.stderr
+    finally:
+        d.kill()
+        receiver.close()

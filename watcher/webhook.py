@@ -211,6 +211,11 @@ class WebhookSink:
         if items:
             await self.store.mark_delivered(SINK, [i.seq for i in items])
             self.skipped += len(items)
+            log.debug(
+                "webhook events not sent in this format",
+                format=self.settings.format,
+                event_ids=[i.event_id for i in items],
+            )
             if self.metrics is not None:
                 self.metrics.webhook_deliveries.labels(result="skipped").inc(len(items))
         return len(items)
