@@ -23,6 +23,8 @@ class OpenAIReceiver:
         self.headers: list[dict[str, str]] = []
         self.rejected: list[str] = []  # unwrap's errors
         self.script: list[int] = []  # statuses to answer next (unverified), then 200
+        self.gate = threading.Event()  # requests wait for it (a slow endpoint); open at start
+        self.gate.set()
         self.cond = threading.Condition()
         receiver = self
 
@@ -30,6 +32,7 @@ class OpenAIReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.gate.wait(30)
                 with receiver.cond:
                     status = receiver.script.pop(0) if receiver.script else 200
                     if status == 200:

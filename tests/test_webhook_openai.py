@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+import anyio
 import pytest
 from prometheus_client import generate_latest
 
@@ -303,4 +304,31 @@ def test_daemon_in_openai_format_posts_no_run_events_and_keeps_no_backlog(sim, t
         assert listed.returncode == 0 and "0 pending, 0 dead" in listed.stderr
     finally:
         d.kill()
+        receiver.close()
+
+
+async def test_events_not_sent_are_skipped_while_every_slot_is_busy(tmp_path):
+    receiver = OpenAIReceiver(SECRET)
+    receiver.gate.clear()  # the endpoint holds each request until told
+    try:
+        clock = FakeClock(wall=time.time())
+        store = Store(tmp_path / "s.db")
+        hook = settings(receiver.url, format="openai", max_concurrency=1)
+        sink = WebhookSink(hook, store, clock)
+        poll(store, clock, [long_running(RESPONSE, "resp_s", ("completed",), 0)])
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                # one dispatch turn at a time: the response's delivery takes the only slot
+                assert await sink._start_due(tg) == 1
+                poll(store, clock, [run_step("step_s1", "completed")])
+                poll(store, clock, [run_step("step_s2", "failed")])
+                assert await sink._start_due(tg) == 1  # step_s1 skipped, no slot needed
+                assert await sink._start_due(tg) == 1  # then step_s2
+                assert [i.type for i in store.outbox(SINK)] == ["response.completed"]
+                receiver.gate.set()
+        await sink.aclose()
+        assert [e.data.id for e in receiver.events] == ["resp_s"]
+        assert store.outbox(SINK) == [] and sink.skipped == 2
+    finally:
+        receiver.gate.set()
         receiver.close()

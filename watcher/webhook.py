@@ -26,7 +26,7 @@ from watcher.config import WebhookSettings
 from watcher.metrics import Metrics
 from watcher.store import OutboxItem, Store
 from watcher.webhook_health import EndpointHealth
-from watcher.webhook_openai import formatter
+from watcher.webhook_openai import formatter, sends
 
 __all__ = ["WebhookSink", "next_attempt_delay", "secret_key", "sign"]
 
@@ -38,6 +38,8 @@ IDLE_RECHECK = 5.0
 DEPTH_LOG_EVERY = 10.0
 #: Heads made due per dispatch turn when the endpoint is back (each turn stays short).
 RELEASE_BATCH = 100
+#: Heads not sent in the configured format that one dispatch turn can skip at most.
+SKIP_BATCH = 100
 #: Of a receiver's reply, only this much is read (its status is what counts).
 REPLY_BYTES = 4096
 
@@ -238,13 +240,13 @@ class WebhookSink:
             if released:
                 log.info("webhook endpoint answers again; deliveries due now", due=released)
         free = int(self._slots.available_tokens)
-        if not free:
+        skipping = self.settings.format != "runstep-watcher"  # some types are not sent at all
+        if not free and not skipping:
             return 0
         started = 0
-        heads = await self.store.due_heads(
-            SINK, self.clock.wall(), limit=free + len(self._in_flight)
-        )
-        unsent = [h for h in heads if self._format(h.type, h.body) is None]
+        limit = free + len(self._in_flight) + (SKIP_BATCH if skipping else 0)
+        heads = await self.store.due_heads(SINK, self.clock.wall(), limit=limit)
+        unsent = [h for h in heads if not sends(self.settings.format, h.type)]
         skipped = await self._skip(unsent)  # their runs' next events are due at the next turn
         unsent_seqs = {h.seq for h in unsent}
         for item in heads:

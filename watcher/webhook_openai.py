@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Literal
 
-__all__ = ["OPENAI_EVENT_TYPES", "Formatter", "formatter", "openai_body"]
+__all__ = ["OPENAI_EVENT_TYPES", "Formatter", "formatter", "openai_body", "sends"]
 
 #: Every event type OpenAI sends by webhook for the objects this daemon watches.
 OPENAI_EVENT_TYPES = frozenset(
@@ -58,6 +58,11 @@ def openai_body(event_type: str, line: str) -> str | None:
 
 def _ours(event_type: str, line: str) -> str:
     return line  # exactly the line printed on stdout
+
+
+def sends(name: Literal["runstep-watcher", "openai"], event_type: str) -> bool:
+    """Whether format `name` sends events of this type (cheap: the type alone)."""
+    return name != "openai" or event_type in OPENAI_EVENT_TYPES
 
 
 def formatter(name: Literal["runstep-watcher", "openai"]) -> Formatter:
