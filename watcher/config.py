@@ -203,6 +203,8 @@ class WebhookSettings(_Section):
     allow_private_targets: bool = False  # link-local and cloud metadata addresses
     schedule: tuple[float, ...] = STANDARD_SCHEDULE
     max_concurrency: int = Field(8, ge=1, le=256)
+    # the body: our event line, or OpenAI's webhook event (watcher.webhook_openai)
+    format: Literal["runstep-watcher", "openai"] = "runstep-watcher"
 
     @field_validator("secret", mode="before")
     @classmethod

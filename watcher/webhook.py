@@ -26,6 +26,7 @@ from watcher.config import WebhookSettings
 from watcher.metrics import Metrics
 from watcher.store import OutboxItem, Store
 from watcher.webhook_health import EndpointHealth
+from watcher.webhook_openai import formatter, sends
 
 __all__ = ["WebhookSink", "next_attempt_delay", "secret_key", "sign"]
 
@@ -37,6 +38,8 @@ IDLE_RECHECK = 5.0
 DEPTH_LOG_EVERY = 10.0
 #: Heads made due per dispatch turn when the endpoint is back (each turn stays short).
 RELEASE_BATCH = 100
+#: Heads not sent in the configured format that one dispatch turn can skip at most.
+SKIP_BATCH = 100
 #: Of a receiver's reply, only this much is read (its status is what counts).
 REPLY_BYTES = 4096
 
@@ -89,6 +92,7 @@ class WebhookSink:
         self.clock = clock
         self.jitter = jitter
         self._keys = [secret_key(s.get_secret_value()) for s in settings.secret]
+        self._format = formatter(settings.format)
         self._http = httpx.AsyncClient(
             timeout=settings.timeout, follow_redirects=False, transport=transport, verify=True
         )
@@ -101,6 +105,7 @@ class WebhookSink:
         self.delivered = 0
         self.failed = 0
         self.dead = 0
+        self.skipped = 0
 
     def deadline(self) -> float:
         return self.clock.wall() + self.settings.max_age
@@ -111,7 +116,7 @@ class WebhookSink:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _post(self, item: OutboxItem) -> tuple[bool, bool, str, float | None]:
+    async def _post(self, item: OutboxItem, body: str) -> tuple[bool, bool, str, float | None]:
         """(delivered, permanent failure, error, retry_after). Signed anew for each attempt."""
         timestamp = int(self.clock.wall())
         headers = {
@@ -120,14 +125,14 @@ class WebhookSink:
             "user-agent": f"runstep-watcher/{__version__}",
             "webhook-id": item.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._keys, item.event_id, timestamp, item.body),
+            "webhook-signature": sign(self._keys, item.event_id, timestamp, body),
         }
         try:
             # `timeout` bounds the whole exchange (httpx's is per read: a receiver trickling
             # its reply would hold a delivery slot for ever); of the reply, only a glance
             with anyio.fail_after(self.settings.timeout):
                 async with self._http.stream(
-                    "POST", self.settings.url, content=item.body.encode(), headers=headers
+                    "POST", self.settings.url, content=body.encode(), headers=headers
                 ) as response:
                     await read_some(response, REPLY_BYTES)
         except (TimeoutError, httpx.TimeoutException):
@@ -146,7 +151,11 @@ class WebhookSink:
 
     async def _attempt(self, item: OutboxItem, *, probe: bool = False) -> None:
         """One delivery attempt; a probe's failure leaves the event's schedule as it was."""
-        ok, permanent, error, retry_after = await self._post(item)
+        body = self._format(item.type, item.body)
+        if body is None:  # not sent in this format (normally skipped before it gets here)
+            await self._skip([item])
+            return
+        ok, permanent, error, retry_after = await self._post(item, body)
         if ok:
             await self.store.mark_delivered(SINK, [item.seq])
             self.delivered += 1
@@ -199,12 +208,27 @@ class WebhookSink:
             delay=round(delay, 3),
         )
 
+    async def _skip(self, items: Sequence[OutboxItem]) -> int:
+        """Events `format` does not send: done without a POST, so none waits in the outbox."""
+        if items:
+            await self.store.mark_delivered(SINK, [i.seq for i in items])
+            self.skipped += len(items)
+            log.debug(
+                "webhook events not sent in this format",
+                format=self.settings.format,
+                event_ids=[i.event_id for i in items],
+            )
+            if self.metrics is not None:
+                self.metrics.webhook_deliveries.labels(result="skipped").inc(len(items))
+        return len(items)
+
     def _count(self, result: str) -> None:
         if self.metrics is not None:
             self.metrics.webhook_deliveries.labels(result=result).inc()
 
     async def _start_due(self, tg: anyio.abc.TaskGroup) -> int:
-        """Start the due head event of each run not in flight, while slots are free.
+        """Start the due head event of each run not in flight, while slots are free (and
+        skip those `format` does not send); how many were started or skipped.
 
         Once the endpoint answers again, every pending delivery is due at once; while it
         fails, the oldest pending event goes out as a probe when one is due.
@@ -216,15 +240,20 @@ class WebhookSink:
             if released:
                 log.info("webhook endpoint answers again; deliveries due now", due=released)
         free = int(self._slots.available_tokens)
-        if not free:
+        skipping = self.settings.format != "runstep-watcher"  # some types are not sent at all
+        if not free and not skipping:
             return 0
         started = 0
-        heads = await self.store.due_heads(
-            SINK, self.clock.wall(), limit=free + len(self._in_flight)
-        )
+        limit = free + len(self._in_flight) + (SKIP_BATCH if skipping else 0)
+        heads = await self.store.due_heads(SINK, self.clock.wall(), limit=limit)
+        unsent = [h for h in heads if not sends(self.settings.format, h.type)]
+        skipped = await self._skip(unsent)  # their runs' next events are due at the next turn
+        unsent_seqs = {h.seq for h in unsent}
         for item in heads:
-            if started < free and self._start(tg, item):
+            if started < free and item.seq not in unsent_seqs and self._start(tg, item):
                 started += 1
+        if skipped:
+            return started + skipped
         if not started and not self._in_flight and self.health.probe_due(self.clock.now()):
             probe = await self.store.oldest_head(SINK)
             if probe is not None and self._start(tg, probe, probe=True):
@@ -250,7 +279,8 @@ class WebhookSink:
             self._wake.set()
 
     async def deliver_once(self) -> int:
-        """One round (a test knob): attempt each run's due head event, wait for them all."""
+        """One round (a test knob): attempt (or skip) each run's due head event, wait for
+        them all; how many were attempted or skipped."""
         async with anyio.create_task_group() as tg:
             started = await self._start_due(tg)
         await self._log_depth()
