@@ -183,6 +183,12 @@ def upgrade(db: sqlite3.Connection, path: str, now: float) -> list[int]:
                 db.execute(f"PRAGMA user_version = {step.version:d}")
                 applied.append(step.version)
             db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StateError(
+                f"state file {path}: step {step.version} ({step.title}) failed: {exc}; "
+                f"the file is at version {version(db)}, as before that step"
+            ) from None
         except BaseException:
             db.execute("ROLLBACK")
             raise
