@@ -12,8 +12,10 @@ import pytest
 
 from tests.cli import run_cli
 from tests.test_state_errors import config
+from watcher.astore import AsyncStore
 from watcher.migrations import LATEST, STEPS
 from watcher.store import StateError, Store
+from watcher.store_protocol import StoreError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state-v1.db"
 
@@ -121,3 +123,13 @@ def test_the_daemon_exits_73_on_a_newer_file_or_a_failed_step(tmp_path):
         assert result.returncode == 73, result.stderr
         assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert dump(state) == before
+
+
+@pytest.mark.anyio
+async def test_a_failed_write_comes_out_as_the_stores_own_error(tmp_path):
+    store = AsyncStore(Store(tmp_path / "s.db"))
+    change(tmp_path / "s.db", "DROP TABLE meta")  # another hand breaks the file meanwhile
+    with pytest.raises(StoreError, match="no such table: meta") as caught:
+        await store.set_meta("k", "v")
+    assert not isinstance(caught.value, sqlite3.Error)
+    store.sync.close()
