@@ -57,6 +57,8 @@ def test_a_first_release_state_file_upgrades_and_the_daemon_goes_on(sim, tmp_pat
         d.wait_for(lambda: ("step_u2", "completed") in event_pairs(d.events))
         new = {e["id"] for e in d.events}
         receiver.wait_for(lambda: len(receiver.received) >= len(pending | new), 20, "the rest")
+        undelivered = "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'"
+        d.wait_for(lambda: read(state, undelivered) == [(0,)], 20, "deliveries marked done")
         assert d.stop() == 0, d.output()
     finally:
         d.kill()
