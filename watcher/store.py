@@ -44,18 +44,21 @@ class Store(WatchTables, EventTables, OutboxTables):
         prepare(self.path)  # 0600 (directory 0700) whatever the umask; no symlink
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 5000")
             try:
-                check(self._db, self.path)  # before anything writes to the file
-            except StateError:
+                self._open()
+            except BaseException:
                 self._db.close()
                 raise
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            upgrade(self._db, self.path, time.time())
         except sqlite3.DatabaseError as exc:
             raise StateError(f"state file {self.path}: {exc}") from None
+
+    def _open(self) -> None:
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        check(self._db, self.path)  # before anything writes to the file
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        upgrade(self._db, self.path, time.time())
 
     def close(self) -> None:
         self._db.close()
