@@ -18,6 +18,7 @@ from watcher.retention import prune
 from watcher.statefile import StateError, prepare
 from watcher.store_events import EventTables
 from watcher.store_outbox import OutboxTables
+from watcher.store_protocol import StoreError
 from watcher.store_records import OutboxItem, PendingEvent, RunWatch, ThreadWatch
 from watcher.store_watches import WatchTables
 
@@ -29,6 +30,7 @@ __all__ = [
     "RunWatch",
     "StateError",
     "Store",
+    "StoreError",
     "ThreadWatch",
 ]
 
