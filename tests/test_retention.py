@@ -82,6 +82,7 @@ def test_a_state_file_from_before_retention_is_upgraded(tmp_path):
     store.close()
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE run_watches DROP COLUMN done_at")
+    db.execute("PRAGMA user_version = 0")  # as releases before versioned migrations left it
     db.commit()
     db.close()
     store = Store(path)

@@ -6,7 +6,6 @@ transport, clock, store, sinks) is passed in.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,6 +29,7 @@ from watcher.reloadable import changed_keys, restart_needed
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
 from watcher.store import Store
+from watcher.store_protocol import StoreError
 from watcher.transitions import ObjectState, Observed, detect
 from watcher.urls import mask_url
 
@@ -489,7 +489,7 @@ class Watcher:
                     deadlines={o.name: o.deadline() for o in self.outboxes},
                     bodies=bodies,
                 )
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 # nothing was recorded, so nothing is emitted: the next poll detects it again
                 log.error(
                     "cannot write the state file; will retry",

@@ -3,10 +3,12 @@ time in a worker thread (one connection, its transactions never interleaved).
 
 A poll that records a transition, or a webhook delivery marked done, then waits on SQLite
 (an fsync, a busy writer) without stalling every other poll, delivery and the watchdog.
+This is the SQLite `StateStore`: SQLite's errors come out as `StoreError`.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from functools import partial
@@ -16,6 +18,7 @@ import anyio
 import anyio.to_thread
 
 from watcher.store import Store
+from watcher.store_protocol import StateStore, StoreError
 
 __all__ = ["AsyncStore"]
 
@@ -52,7 +55,10 @@ class AsyncStore:
         limiter = _limiters.get(self.sync)
         if limiter is None:
             limiter = _limiters[self.sync] = anyio.CapacityLimiter(1)
-        return await anyio.to_thread.run_sync(fn, limiter=limiter)
+        try:
+            return await anyio.to_thread.run_sync(fn, limiter=limiter)
+        except sqlite3.Error as exc:
+            raise StoreError(f"state file {self.path}: {exc}") from exc
 
     async def prune(self, cutoff: float) -> AsyncIterator[int]:
         """`Store.prune`, each batch (one transaction) in its own turn on the thread."""
@@ -90,3 +96,7 @@ class AsyncStore:
     release = _threaded(Store.release)
     note_failure = _threaded(Store.note_failure)
     purge = _threaded(Store.purge)
+
+
+def _is_a_state_store(store: AsyncStore) -> StateStore:
+    return store  # mypy checks that AsyncStore implements the protocol

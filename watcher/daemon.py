@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +33,7 @@ from watcher.ratelimit import RateGate
 from watcher.scheduler import TICK
 from watcher.sinks import JsonLinesSink, LineSink
 from watcher.store import Store
+from watcher.store_protocol import StoreError
 
 if TYPE_CHECKING:
     from watcher.http_api import BearerToken
@@ -186,7 +186,7 @@ class PauseKeeper:
             return
         try:
             await store.set_meta(PAUSE_KEY, f"{end:.3f}")
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.error("cannot write the state file", path=store.path, error=str(exc))
 
     async def run(self, store: AsyncStore) -> None:

@@ -1,9 +1,9 @@
 """The outbox's tables beside the deliveries: its heads and its counts, kept by triggers.
 
-Plain SQL, applied by the store when it opens a state file (`CREATE … IF NOT EXISTS`): a
-state file written before they existed gets them, filled once (`FILL_OUTBOX`), with no
-change of schema version; a version that does not know them still opens the file, and the
-triggers keep them right for it.
+Plain SQL, migration step 2 (`migrations`): a state file written before they existed gets
+them, filled once (`FILL_OUTBOX`); `CREATE … IF NOT EXISTS` since releases before versioned
+migrations may have added them already. A release that does not know them still opens the
+file (`meta.schema_version` stays 1), and the triggers keep them right for it.
 """
 
 from __future__ import annotations

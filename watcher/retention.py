@@ -16,27 +16,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-__all__ = ["BATCH", "KEPT_SOURCES", "migrate", "prune"]
+__all__ = ["BATCH", "KEPT_SOURCES", "prune"]
 
 BATCH = 100
 #: Watches whose row stays once their run is pruned (see the module docstring).
 KEPT_SOURCES = ("config", "thread", "ignored")
-
-
-def migrate(db: sqlite3.Connection, now: float) -> None:
-    """Add `run_watches.done_at` to a state file that predates it (an older version reads
-    the file as before). Runs finished before then count as finished now."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(run_watches)")}
-    if "done_at" in columns:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        db.execute("ALTER TABLE run_watches ADD COLUMN done_at REAL")
-        db.execute("UPDATE run_watches SET done_at = ? WHERE done = 1", (now,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 Statement = tuple[str, Sequence[Sequence[object]]]

@@ -1,0 +1,27 @@
+"""What the SQLite store's parts share: the connection and a short write transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["Tables"]
+
+
+class Tables:
+    """A base for the store's parts (watches, events, outbox): one connection, shared."""
+
+    _db: sqlite3.Connection
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
