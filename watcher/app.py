@@ -15,7 +15,6 @@ from typing import Protocol
 import anyio
 import structlog
 
-from watcher import assistants
 from watcher.astore import AsyncStore
 from watcher.cadence import next_delay
 from watcher.client import ApiClient
@@ -29,6 +28,7 @@ from watcher.reconcile import load_active, reconcile_config_watches
 from watcher.reloadable import changed_keys, restart_needed
 from watcher.scheduler import Scheduler
 from watcher.sinks import LineSink
+from watcher.sources import assistants
 from watcher.store import Store
 from watcher.transitions import ObjectState, Observed, detect
 from watcher.urls import mask_url

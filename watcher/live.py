@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from watcher.assistants import STEP, is_terminal
+from watcher.sources.assistants import STEP, is_terminal
 from watcher.textsafe import markup, visible
 from watcher.transitions import Observed
 

@@ -1,14 +1,13 @@
-"""Everything specific to the Assistants API: paths, object kinds, statuses, terminal rules.
+"""The Assistants API as a source: a run and its steps (tail cursor), a thread's runs.
 
-Another source (e.g. Responses background mode) would be a sibling of this module; the
-core (`transitions`, `store`, `scheduler`, `app`) only sees `Observed` objects.
+Paths, object kinds, statuses, terminal rules and the `OpenAI-Beta` header live here; the
+core sees only `ASSISTANTS`, a `watcher.sources.base.Source`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -17,14 +16,20 @@ from watcher.client import ApiClient
 from watcher.errors import BadResponseError
 from watcher.ids import is_valid_id
 from watcher.paging import PageBudget, pages
+from watcher.sources.base import MAX_PAGES, Discovery, Kind, Observation
 from watcher.transitions import Observed
 
 __all__ = [
+    "ASSISTANTS",
+    "HEADERS",
+    "KINDS",
+    "MAX_PAGES",
     "RUN",
     "RUN_TERMINAL",
     "SLOW_STATUSES",
     "STEP",
     "STEP_TERMINAL",
+    "AssistantsSource",
     "Discovery",
     "Observation",
     "discover_runs",
@@ -34,7 +39,7 @@ __all__ = [
     "run_succeeded",
 ]
 
-log = structlog.get_logger("watcher.assistants")
+log = structlog.get_logger("watcher.assistants")  # the logger's name is kept
 
 RUN = "thread.run"
 STEP = "thread.run.step"
@@ -43,10 +48,26 @@ STEP_TERMINAL = frozenset({"cancelled", "failed", "completed", "expired"})
 #: Statuses that wait on something slow (the user's tool outputs): polled less often.
 SLOW_STATUSES = frozenset({"requires_action"})
 #: Statuses in which no step can change until the run's own status does.
+RUN_STATUSES: tuple[str, ...] = ("queued", "in_progress", "requires_action", "cancelling")
+RUN_STATUSES += ("cancelled", "failed", "completed", "incomplete", "expired")
 STEPS_FROZEN = frozenset({"queued", "requires_action"})
 PAGE = 100
-#: Pages one poll may list (`[poll] max_pages`): a list that never ends is cut there.
-MAX_PAGES = 10
+#: Only this source's requests carry it (the others' servers need no beta header).
+HEADERS: Mapping[str, str] = {"OpenAI-Beta": "assistants=v2"}
+KINDS = {
+    RUN: Kind(
+        object=RUN,
+        statuses=RUN_STATUSES,
+        terminal=RUN_TERMINAL,
+        success=frozenset({"completed"}),
+        slow=SLOW_STATUSES,
+    ),
+    STEP: Kind(
+        object=STEP,
+        statuses=("in_progress", "cancelled", "failed", "completed", "expired"),
+        terminal=STEP_TERMINAL,
+    ),
+}
 #: A thread watch's first listing looks back this far for runs still active.
 LOOKBACK_SECONDS = 3600
 
@@ -80,25 +101,6 @@ def parse_object(raw: Any, kind: str, thread_id: str, run_id: str | None) -> Obs
     )
 
 
-def _page(body: Any, what: str) -> tuple[list[Any], bool]:
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise BadResponseError(f"{what}: the response is not a list object")
-    return body["data"], body.get("has_more") is True
-
-
-@dataclass(slots=True)
-class Observation:
-    """One poll of one run: its objects in the order their events should go out."""
-
-    objects: list[Observed]
-    run_status: str
-    cursor: str | None
-    done: bool
-    poll_after: float | None
-    resume: str | None = None  # where the next poll's listing carries on (a cut listing)
-    problem: str | None = None  # why the listing stopped before the list's end
-
-
 async def observe_run(
     client: ApiClient,
     thread_id: str,
@@ -119,7 +121,7 @@ async def observe_run(
     At most `max_pages` pages are listed; a listing cut short says where to `resume` at
     the next poll, which lists from there to the end before starting over at `cursor`.
     """
-    response = await client.get(("threads", thread_id, "runs", run_id))
+    response = await client.get(("threads", thread_id, "runs", run_id), headers=HEADERS)
     run = parse_object(response.body, RUN, thread_id, run_id)
     if run is None or run.object_id != run_id:
         raise BadResponseError(f"run {run_id}: the response is not a run object")
@@ -136,7 +138,13 @@ async def observe_run(
     params = [("order", "asc"), ("limit", str(PAGE))] + [("include[]", i) for i in include]
     segments = ("threads", thread_id, "runs", run_id, "steps")
     listing = pages(
-        client, segments, params, f"run {run_id} steps", after=resume or cursor, budget=budget
+        client,
+        segments,
+        params,
+        f"run {run_id} steps",
+        after=resume or cursor,
+        budget=budget,
+        headers=HEADERS,
     )
     async with aclosing(listing):
         async for items in listing:
@@ -164,7 +172,7 @@ async def observe_run(
     objects = ([*steps, run] if whole else steps) if run_done else [run, *steps]
     return Observation(
         objects=objects,
-        run_status=run.status,
+        status=run.status,
         cursor=new_cursor,
         done=run_done and all_terminal,
         poll_after=response.poll_after,
@@ -172,16 +180,6 @@ async def observe_run(
         resume=budget.resume if budget.resume and not prefix_open else None,
         problem=budget.problem,
     )
-
-
-@dataclass(slots=True)
-class Discovery:
-    """Runs of a thread that a thread watch should start watching."""
-
-    new_runs: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    resume: str | None = None  # older runs still to list: where the next poll carries on
-    problem: str | None = None  # why a listing stopped before the list's end
 
 
 async def discover_runs(
@@ -213,7 +211,7 @@ async def discover_runs(
         ended = await _list_runs(client, thread_id, resume, budget, found, seen, True, started_at)
         found.resume = None if ended else budget.resume or resume
     found.problem = budget.problem
-    found.new_runs.reverse()  # oldest first, so events go out in creation order
+    found.new.reverse()  # oldest first, so events go out in creation order
     return found
 
 
@@ -228,11 +226,11 @@ async def _list_runs(
     started_at: float,
 ) -> bool:
     """One listing into `found`; whether it ended (a seen run, the lookback, the end)."""
-    fresh = set(found.new_runs) | set(found.ignored)
+    fresh = set(found.new) | set(found.ignored)
     params = [("order", "desc"), ("limit", str(PAGE))]
     listing = pages(
         client, ("threads", thread_id, "runs"), params, f"thread {thread_id} runs",
-        after=after, budget=budget,
+        after=after, budget=budget, headers=HEADERS,
     )  # fmt: skip
     async with aclosing(listing):
         async for items in listing:
@@ -253,7 +251,7 @@ async def _list_runs(
                 if first and old and is_terminal(RUN, run.status):
                     found.ignored.append(run.object_id)
                 else:
-                    found.new_runs.append(run.object_id)
+                    found.new.append(run.object_id)
                 if (
                     first
                     and isinstance(created, int | float)
@@ -263,3 +261,60 @@ async def _list_runs(
             if stop:
                 return True
     return budget.resume is None
+
+
+class AssistantsSource:
+    """`Source` for the Assistants API: a watch's path is (thread id, run id)."""
+
+    name = "assistants"
+    kinds: Mapping[str, Kind] = KINDS
+    root = RUN
+    headers = HEADERS
+
+    async def observe(
+        self,
+        client: ApiClient,
+        path: Sequence[str],
+        *,
+        cursor: str | None,
+        include: Sequence[str],
+        previous_status: str | None,
+        resume: str | None,
+        max_pages: int,
+    ) -> Observation:
+        thread_id, run_id = path
+        return await observe_run(
+            client,
+            thread_id,
+            run_id,
+            cursor=cursor,
+            include=include,
+            previous_status=previous_status,
+            resume=resume,
+            max_pages=max_pages,
+        )
+
+    async def discover(
+        self,
+        client: ApiClient,
+        parent: str | None,
+        *,
+        seen: set[str],
+        first: bool,
+        started_at: float,
+        resume: str | None,
+        max_pages: int,
+    ) -> Discovery:
+        assert parent is not None, "runs are listed per thread"
+        return await discover_runs(
+            client,
+            parent,
+            seen=seen,
+            first=first,
+            started_at=started_at,
+            resume=resume,
+            max_pages=max_pages,
+        )
+
+
+ASSISTANTS = AssistantsSource()
