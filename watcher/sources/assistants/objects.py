@@ -80,7 +80,7 @@ def parse_object(raw: Any, kind: str, thread_id: str, run_id: str | None) -> Obs
         object_id=object_id,
         kind=kind,
         status=status,
-        thread_id=thread_id,
-        run_id=object_id if kind == RUN else (run_id or ""),
+        scope=thread_id,
+        watch=object_id if kind == RUN else (run_id or ""),
         data=raw,
     )
