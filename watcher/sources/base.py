@@ -21,33 +21,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from watcher.client import ApiClient
+from watcher.sources.kinds import Kind
 from watcher.transitions import Observed
 
-__all__ = ["MAX_PAGES", "Discovery", "Kind", "Observation", "Source"]
+__all__ = ["MAX_PAGES", "Discovery", "Kind", "Observation", "Source"]  # Kind: from .kinds
 
 #: Pages one poll may list (`[poll] max_pages`): a list that never ends is cut there.
 MAX_PAGES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Kind:
-    """One object kind as its API names it (`object`), and what its statuses mean.
-
-    A status not listed (a newer API's) is not terminal: the watch goes on rather than stop
-    early.
-    """
-
-    object: str
-    statuses: tuple[str, ...]
-    terminal: frozenset[str]
-    success: frozenset[str] = frozenset()  # terminal statuses that `watch` exits 0 on
-    slow: frozenset[str] = frozenset()  # statuses that wait on something slow: polled less
-
-    def is_terminal(self, status: str) -> bool:
-        return status in self.terminal
-
-    def succeeded(self, status: str) -> bool:
-        return status in self.success
 
 
 @dataclass(slots=True)
