@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from tests.fakes import FakeClock
+from watcher.app import Watcher
 from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings
+from watcher.config import ApiSettings, RetrySettings, Settings
 from watcher.errors import NotFoundError
 from watcher.ratelimit import RateGate
 from watcher.simulator.app import ManualClock, create_app
@@ -16,6 +19,8 @@ from watcher.simulator.scenario import parse_scenario
 from watcher.sources.base import Source
 from watcher.sources.kinds import TYPES, type_of_id
 from watcher.sources.single import SOURCES
+from watcher.store import Store
+from watcher.watch_state import RunState
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +149,48 @@ async def test_batches_are_discovered_newest_first_never_the_finished_ones():
         await SOURCES["response"].discover(
             client, None, seen=set(), first=True, started_at=0.0, **position
         )
+
+
+async def test_the_poller_follows_a_response_with_no_change_to_the_core(tmp_path):
+    """A watch whose source is another: the same poller, pure core and recorder report it."""
+
+    class Lines:
+        name = "stdout"
+
+        def __init__(self) -> None:
+            self.events: list[dict] = []
+
+        def write(self, bodies) -> None:
+            self.events.extend(json.loads(b) for b in bodies)
+
+    clock, client, seen = world()
+    store, lines = Store(tmp_path / "s.db"), Lines()
+    watcher = Watcher(
+        Settings(api=client.api), client=client, store=store, clock=FakeClock(), sinks=[lines]
+    )
+    state = RunState(
+        thread_id="",
+        run_id="resp_ok",
+        include=(),
+        cursor=None,
+        known={},
+        delay=1.0,
+        last_change=0.0,
+        source=SOURCES["response"],
+    )
+    delays = []
+    for t in (0.5, 2, 5):
+        clock.advance(t - clock.now())
+        delays.append(await watcher.poller.poll_run(state))
+    assert delays[-1] is None  # a terminal response ends its watch
+    assert [e["type"] for e in lines.events] == [
+        "response.queued",
+        "response.in_progress",
+        "response.completed",
+    ]
+    assert [e["previous_status"] for e in lines.events] == [None, "queued", "in_progress"]
+    outcome = watcher.outcomes[("", "resp_ok")]
+    assert (outcome.status, outcome.exit_code) == ("completed", 0)
+    assert not any("openai-beta" in r.headers for r in seen)
+    store.close()
+    await client.aclose()

@@ -85,7 +85,7 @@ class Poller:
 
     async def poll_run(self, state: RunState) -> float | None:
         """One round for one run; the delay until the next, or None when its watch ends."""
-        key = state.path
+        key = state.key
         try:
             obs = await state.source.observe(
                 self.client,

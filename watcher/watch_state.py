@@ -35,7 +35,13 @@ class RunState:
     source: Source = ASSISTANTS
 
     @property
-    def path(self) -> tuple[str, str]:
+    def path(self) -> tuple[str, ...]:
+        """The ids the source's URL needs: (thread, run); an object at the top of its API
+        (a background response) has no scope, only its own id."""
+        return (self.thread_id, self.run_id) if self.thread_id else (self.run_id,)
+
+    @property
+    def key(self) -> tuple[str, str]:
         return (self.thread_id, self.run_id)
 
 
