@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from tests.fakes import FakeClock
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings
-from watcher.ratelimit import RateGate
+from tests.inproc import sim_client
 from watcher.simulator import state as sim_state
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
@@ -24,22 +20,7 @@ def world(runs):
         parse_scenario({"epoch": 1_000_000, "threads": [{"id": "thread_1", "runs": runs}]}),
         clock=clock,
     )
-    seen: list[httpx.Request] = []
-    inner = httpx.ASGITransport(app=app)
-
-    class Recording(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            seen.append(request)
-            return await inner.handle_async_request(request)
-
-    fake = FakeClock()
-    client = ApiClient(
-        ApiSettings(base_url="http://127.0.0.1/v1"),
-        RetrySettings(attempts=1),
-        clock=fake,
-        gate=RateGate(fake, rate=1e6),
-        transport=Recording(),
-    )
+    client, seen = sim_client(app)
     return clock, client, seen
 
 

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import json
-
-import httpx
 import pytest
 
 from tests.fakes import FakeClock
+from tests.inproc import Lines, sim_client
 from watcher.app import Watcher
 from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings, Settings
+from watcher.config import Settings
 from watcher.errors import NotFoundError
-from watcher.ratelimit import RateGate
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
 from watcher.sources.base import Source
@@ -55,22 +52,7 @@ RAW = {
 def world():
     clock = ManualClock()
     app = create_app(parse_scenario(RAW), clock=clock)
-    seen: list[httpx.Request] = []
-    inner = httpx.ASGITransport(app=app)
-
-    class Recording(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            seen.append(request)
-            return await inner.handle_async_request(request)
-
-    fake = FakeClock()
-    client = ApiClient(
-        ApiSettings(base_url="http://127.0.0.1/v1"),
-        RetrySettings(attempts=1),
-        clock=fake,
-        gate=RateGate(fake, rate=1e6),
-        transport=Recording(),
-    )
+    client, seen = sim_client(app)
     return clock, client, seen
 
 
@@ -153,15 +135,6 @@ async def test_batches_are_discovered_newest_first_never_the_finished_ones():
 
 async def test_the_poller_follows_a_response_with_no_change_to_the_core(tmp_path):
     """A watch whose source is another: the same poller, pure core and recorder report it."""
-
-    class Lines:
-        name = "stdout"
-
-        def __init__(self) -> None:
-            self.events: list[dict] = []
-
-        def write(self, bodies) -> None:
-            self.events.extend(json.loads(b) for b in bodies)
 
     clock, client, seen = world()
     store, lines = Store(tmp_path / "s.db"), Lines()

@@ -4,19 +4,15 @@ rounds through the source, health and outcomes say how they ended."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fakes import FakeClock
+from tests.inproc import Lines, sim_client
 from watcher.app import Watcher
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, PollSettings, RetrySettings, Settings
-from watcher.ratelimit import RateGate
+from watcher.config import PollSettings, Settings
 from watcher.scheduler import Scheduler
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
@@ -27,16 +23,6 @@ pytestmark = pytest.mark.anyio
 EPOCH = 1_732_450_000  # the fake clock's wall time at start: the simulator's time zero
 
 
-class Lines:
-    name = "stdout"
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def write(self, bodies: Sequence[str]) -> None:
-        self.events.extend(json.loads(b) for b in bodies)
-
-
 class World:
     def __init__(self, tmp_path: Path, runs: list[dict[str, Any]]) -> None:
         self.sim = ManualClock()
@@ -45,14 +31,8 @@ class World:
             clock=self.sim,
         )
         clock = FakeClock()
-        api = ApiSettings(base_url="http://127.0.0.1/v1")
-        self.client = ApiClient(
-            api,
-            RetrySettings(attempts=1),
-            clock=clock,
-            gate=RateGate(clock, rate=1e6),
-            transport=httpx.ASGITransport(app=app),
-        )
+        self.client, _ = sim_client(app, clock)
+        api = self.client.api
         self.store = Store(tmp_path / "state.db")
         self.lines = Lines()
         self.scheduler = Scheduler(clock, concurrency=4)
