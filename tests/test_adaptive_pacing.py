@@ -21,6 +21,7 @@ from watcher.ratelimit import BETA, RateGate
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.limiter import TokenBucket, format_duration
 from watcher.simulator.scenario import generate_scenario
+from watcher.sources.assistants import ASSISTANTS
 
 pytestmark = pytest.mark.anyio
 
@@ -151,7 +152,8 @@ async def test_against_a_token_bucket_the_allowance_is_used_and_refusals_stay_lo
         while True:
             async with slots:
                 with contextlib.suppress(ApiError):
-                    await client.get(("threads", thread_id, "runs", run_id))
+                    segments = ("threads", thread_id, "runs", run_id)
+                    await client.get(segments, headers=ASSISTANTS.headers)
             await clock.sleep(0.5)  # every run wants 2 requests/s: 80/s in all
 
     def counts() -> tuple[int, int]:

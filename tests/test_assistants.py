@@ -6,12 +6,12 @@ import httpx
 import pytest
 
 from tests.fakes import FakeClock
-from watcher import assistants
 from watcher.client import ApiClient
 from watcher.config import ApiSettings, RetrySettings
 from watcher.ratelimit import RateGate
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
+from watcher.sources import assistants
 
 pytestmark = pytest.mark.anyio
 

@@ -18,6 +18,7 @@ from watcher.errors import (
     TransientError,
 )
 from watcher.ratelimit import RateGate
+from watcher.sources.assistants import ASSISTANTS
 
 KEY = "sk-test-SECRET-0123456789"
 pytestmark = pytest.mark.anyio
@@ -116,7 +117,9 @@ async def test_headers_auth_beta_agent_and_query():
         headers={"X-Tenant": "a"},
         query={"api-version": "2024-05-01-preview"},
     )
-    await client.get(("threads", "thread_1", "runs", "run_1"), [("limit", "100")])
+    await client.get(
+        ("threads", "thread_1", "runs", "run_1"), [("limit", "100")], headers=ASSISTANTS.headers
+    )
     req = seen[0]
     assert req.headers["authorization"] == f"Bearer {KEY}"
     assert req.headers["openai-beta"] == "assistants=v2"
@@ -127,6 +130,33 @@ async def test_headers_auth_beta_agent_and_query():
     assert req.url.path == "/v1/threads/thread_1/runs/run_1"
     assert req.url.params["api-version"] == "2024-05-01-preview"
     assert req.url.params["limit"] == "100"
+
+
+async def test_the_beta_header_goes_only_with_the_source_that_needs_it():
+    seen = []
+
+    def handler(request: httpx.Request):
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    client = make_client(handler)
+    await client.get(("responses", "resp_1"))
+    await client.get(("threads", "thread_1", "runs", "run_1"), headers=ASSISTANTS.headers)
+    assert "openai-beta" not in seen[0].headers
+    assert seen[1].headers["openai-beta"] == "assistants=v2"
+    assert seen[1].headers["authorization"] == f"Bearer {KEY}"
+
+
+async def test_the_users_headers_override_a_sources():
+    seen = []
+
+    def handler(request: httpx.Request):
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    client = make_client(handler, headers={"OpenAI-Beta": "assistants=v3"})
+    await client.get(("threads", "thread_1", "runs", "run_1"), headers=ASSISTANTS.headers)
+    assert seen[0].headers.get_list("openai-beta") == ["assistants=v3"]
 
 
 async def test_azure_style_key_header():

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import FakeClock
-from watcher import assistants
 from watcher.client import ApiClient
 from watcher.config import ApiSettings, RetrySettings
 from watcher.errors import ApiError
 from watcher.events import event_id
 from watcher.ratelimit import RateGate
+from watcher.sources import assistants
 from watcher.transitions import ObjectState, Observed, detect
 
 STATUSES = [

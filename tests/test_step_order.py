@@ -70,8 +70,7 @@ class World:
     async def poll_at(self, t: float) -> bool:
         """One poll with the simulator's clock at `t`; whether the watch goes on."""
         self.sim_clock.advance(t - self.sim_clock.now())
-        state = self.watcher.runs[self.key]
-        return await self.watcher.poll_run(state) is not None
+        return await self.watcher.poll_once(*self.key) is not None
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(e["data"]["id"], e["data"]["status"]) for e in self.lines.events]

@@ -104,3 +104,19 @@ def test_envelope_shape():
         "data": {"id": "s1", "object": "thread.run.step", "status": "completed"},
         "previous_status": None,
     }
+
+
+def test_an_object_of_another_source_gets_the_same_envelope():
+    """The core knows only the grouping (scope, watch): a top-level object has no scope."""
+    data = {"id": "resp_1", "object": "response", "status": "completed"}
+    found = detect({}, [Observed("resp_1", "response", "completed", "", "resp_1", data)], now=5)
+    [ev] = found.events
+    assert ev.envelope() == {
+        "id": event_id("resp_1", "completed"),
+        "object": "event",
+        "type": "response.completed",
+        "created_at": 5,
+        "data": data,
+        "previous_status": None,
+    }
+    assert (ev.thread_id, ev.run_id) == ("", "resp_1")  # the store's key, not the envelope

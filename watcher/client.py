@@ -6,7 +6,7 @@ It knows nothing of runs or steps: it GETs a path of segments and returns JSON.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -132,7 +132,6 @@ class ApiClient:
         self.successes = 0
         self._secret = api.api_key.get_secret_value() if api.api_key else None
         headers = {
-            "OpenAI-Beta": "assistants=v2",
             "User-Agent": f"runstep-watcher/{__version__}",
             "Accept": "application/json",
         }
@@ -147,6 +146,8 @@ class ApiClient:
             else:
                 headers[api.api_key_header] = self._secret
         self._headers = httpx.Headers(headers)
+        #: the headers merged with each source's own (the user's [api] headers win), by source
+        self._merged: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
         self._timeout = httpx.Timeout(api.timeout).as_dict()
         # Requests go straight to the transport: this client needs no cookies, redirects,
         # auth flows or event hooks, and skipping them saves ~15% of the CPU of a poll.
@@ -171,11 +172,24 @@ class ApiClient:
         if self.on_abandoned is not None:
             self.on_abandoned(reason)
 
-    async def _send_once(self, url: str, params: QueryItems) -> ApiResponse:
+    def _headers_with(self, extra: Mapping[str, str] | None) -> httpx.Headers:
+        """Our headers and a source's (`OpenAI-Beta` for Assistants), merged once per source."""
+        if not extra:
+            return self._headers
+        key = tuple(extra.items())
+        merged = self._merged.get(key)
+        if merged is None:
+            # the source's first, as `OpenAI-Beta` always was; [api] headers override it
+            merged = httpx.Headers({k: v for k, v in extra.items()})
+            merged.update(self._headers)
+            self._merged[key] = merged
+        return merged
+
+    async def _send_once(self, url: str, params: QueryItems, headers: httpx.Headers) -> ApiResponse:
         sent_at = await self.gate.wait()
         started = self.clock.now()
         request = httpx.Request(
-            "GET", url, params=params, headers=self._headers, extensions={"timeout": self._timeout}
+            "GET", url, params=params, headers=headers, extensions={"timeout": self._timeout}
         )
         try:
             # `timeout` bounds the whole exchange: a server trickling a byte at a time
@@ -216,10 +230,18 @@ class ApiClient:
         return ApiResponse(body=body, poll_after=parse_poll_after(response.headers))
 
     async def get(
-        self, segments: Sequence[str], params: Sequence[tuple[str, str]] = ()
+        self,
+        segments: Sequence[str],
+        params: Sequence[tuple[str, str]] = (),
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> ApiResponse:
-        """GET with retries on transient errors; raise the last error when they run out."""
+        """GET with retries on transient errors; raise the last error when they run out.
+
+        `headers` are the source's own (e.g. `OpenAI-Beta`), sent beside ours.
+        """
         url = self.url(segments)
+        sent = self._headers_with(headers)
         query: QueryItems = [
             *params,
             *self.api.query.items(),
@@ -233,7 +255,7 @@ class ApiClient:
             )
             async for attempt in policy:
                 with attempt:
-                    return await self._send_once(url, query)
+                    return await self._send_once(url, query, sent)
         except ApiError as exc:
             exc.args = (redact(str(exc), self._secret),)
             raise

@@ -30,7 +30,7 @@ from watcher.listen import listen_socket
 from watcher.metrics import Metrics
 from watcher.notify import watchdog_loop
 from watcher.ratelimit import RateGate
-from watcher.scheduler import TICK
+from watcher.scheduler import TICK, Scheduler
 from watcher.sinks import JsonLinesSink, LineSink
 from watcher.store import Store
 from watcher.store_protocol import StoreError
@@ -139,9 +139,9 @@ async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
 
 
 def _status_text(watcher: Watcher) -> str:
-    polled = [r.last_poll for r in watcher.runs.values() if r.last_poll]
-    last = time.strftime("%H:%M:%S", time.localtime(max(polled))) if polled else "-"
-    return f"watching {len(watcher.runs)} runs, {len(watcher.threads)} threads; last poll {last}"
+    polled, counts = watcher.last_poll(), watcher.counts()
+    last = time.strftime("%H:%M:%S", time.localtime(polled)) if polled else "-"
+    return f"watching {counts['runs']} runs, {counts['threads']} threads; last poll {last}"
 
 
 async def _report_status(notify: Notify, status: Callable[[], str]) -> None:
@@ -222,6 +222,7 @@ async def serve(
         )
         store = Store(settings.state.path)
         stack.callback(store.close)
+        astore = AsyncStore.wrap(store)  # SQLite off the event loop, for every part
         sinks: list[LineSink] = []
         observers: list[Observer] = []
         if json_out and settings.stdout.enabled:
@@ -259,11 +260,15 @@ async def serve(
             interval=settings.poll.interval,
             on_abandoned=lambda reason: metrics.api_abandoned.labels(reason=reason).inc(),
         )
+        scheduler = Scheduler(
+            clock, concurrency=settings.poll.max_concurrency, exit_when_idle=exit_when_done
+        )
         watcher = Watcher(
             settings,
             client=client,
-            store=store,
+            store=astore,
             clock=clock,
+            scheduler=scheduler,
             sinks=sinks,
             observers=observers,
             outboxes=[webhook] if webhook else [],
@@ -288,23 +293,25 @@ async def serve(
                 if webhook is not None:
                     tg.start_soon(_supervised, webhook.run, name="webhook delivery")
                 tg.start_soon(
-                    _supervised, partial(pause_keeper.run, watcher.store), name="429 pause keeper"
+                    _supervised, partial(pause_keeper.run, astore), name="429 pause keeper"
                 )
                 if not exit_when_done:
                     retention = settings.state.retention
                     tg.start_soon(
                         _supervised,
-                        partial(prune_forever, watcher.store, retention=retention, clock=clock),
+                        partial(prune_forever, astore, retention=retention, clock=clock),
                         name="state pruning",
                     )
                 if settings.http is not None and http_sock is not None:
-                    token = await _start_http(tg, watcher, metrics, settings, webhook, http_sock)
+                    token = await _start_http(
+                        tg, watcher, metrics, settings, astore if webhook else None, http_sock
+                    )
                     reload_hooks.append(partial(_apply_http_token, token))
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
                     lambda: watchdog_loop(
                         notify,
-                        progress=lambda: watcher.scheduler.progress,
+                        progress=lambda: scheduler.progress,
                         sleep=anyio.sleep,
                         now=anyio.current_time,
                         stale_after=3 * TICK + (notify.watchdog_interval or 0.0),
@@ -330,7 +337,7 @@ async def _start_http(
     watcher: Watcher,
     metrics: Metrics,
     settings: Settings,
-    webhook: object | None,
+    outbox: AsyncStore | None,
     sock: socket.socket,
 ) -> BearerToken:
     from watcher.asgi import ConnectionLimits, serve_asgi
@@ -345,7 +352,7 @@ async def _start_http(
         watcher,
         metrics,
         token=token,
-        webhook_depth=partial(watcher.store.queue_depth, SINK) if webhook else None,
+        webhook_depth=partial(outbox.queue_depth, SINK) if outbox else None,
         hosts=served_hosts(http.host, http.allowed_hosts),
         max_watches=http.max_watches,
     )

@@ -91,9 +91,10 @@ def create_http_app(
         return JSONResponse({"ready": watcher.ready}, status_code=200 if watcher.ready else 503)
 
     async def _refresh_gauges() -> dict[str, int]:
-        metrics.watched_runs.set(len(watcher.runs))
-        metrics.watched_threads.set(len(watcher.threads))
-        metrics.poll_lag.set(watcher.scheduler.lag)
+        counts = watcher.counts()
+        metrics.watched_runs.set(counts["runs"])
+        metrics.watched_threads.set(counts["threads"])
+        metrics.poll_lag.set(watcher.lag())
         waiting = watcher.waiting()
         metrics.polls_in_flight.set(waiting["polls_in_flight"])
         metrics.oldest_poll_in_flight.set(waiting["oldest_poll_in_flight_seconds"])
@@ -116,7 +117,7 @@ def create_http_app(
         return JSONResponse(
             {
                 **watcher.health(),
-                "watched": {"runs": len(watcher.runs), "threads": len(watcher.threads)},
+                "watched": watcher.counts(),
                 "watches": page["watches"],
                 "watches_next": page["next"],
                 "webhook_queue": depth,
@@ -161,10 +162,7 @@ def create_http_app(
 
     async def _is_full(thread_id: str, run_id: object, cap: int) -> bool:
         """At the cap, and this watch is not one of them (adding it again is fine)."""
-        store = watcher.store
-        if await store.watch_count() < cap:
-            return False
-        return not await store.has_watch(thread_id, str(run_id) if run_id else None)
+        return await watcher.at_capacity(thread_id, str(run_id) if run_id else None, cap)
 
     async def delete_watch(request: Request) -> Response:
         thread_id = request.path_params["thread_id"]

@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from watcher.assistants import STEP, is_terminal
+from watcher.sources.assistants import STEP, is_terminal
 from watcher.textsafe import markup, visible
 from watcher.transitions import Observed
 
@@ -110,9 +110,9 @@ class LiveView:
         """The latest of each object, from every poll: a status seen before still shows."""
         for obj in objects:
             if obj.kind == "thread.run":
-                self.runs.setdefault(obj.run_id, _Run(obj.data)).data = obj.data
+                self.runs.setdefault(obj.watch, _Run(obj.data)).data = obj.data
             else:
-                run = self.runs.setdefault(obj.run_id, _Run({"id": obj.run_id}))
+                run = self.runs.setdefault(obj.watch, _Run({"id": obj.watch}))
                 run.steps[obj.object_id] = obj.data
         if objects:
             self._live.update(self.render(), refresh=True)

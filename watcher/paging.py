@@ -7,7 +7,7 @@ carry on, or at the first cursor seen twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ async def pages(
     *,
     after: str | None,
     budget: PageBudget,
+    headers: Mapping[str, str] | None = None,
 ) -> AsyncGenerator[list[Any], None]:
     """The items of each page after `after`, until the list ends or the budget runs out.
 
@@ -55,7 +56,7 @@ async def pages(
     cursors = {after}
     while not budget.spent:
         query = [*params, ("after", after)] if after else list(params)
-        response = await client.get(segments, query)
+        response = await client.get(segments, query, headers=headers)
         budget.used += 1
         items, has_more = _page(response.body, what)
         yield items

@@ -27,14 +27,28 @@ class ObjectState:
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """One object as the API returned it, already checked to have an id, kind and status."""
+    """One object as the API returned it, already checked to have an id, kind and status.
+
+    `scope` and `watch` are its source's grouping, which keys the store and keeps one
+    watch's events in order: the watched object's id (`watch`), and the id it lives under
+    (`scope`, or "" for an object at the top of its API). For the Assistants source they
+    are the thread and the run (a run's steps share their run's).
+    """
 
     object_id: str
     kind: str
     status: str
-    thread_id: str
-    run_id: str
+    scope: str
+    watch: str
     data: dict[str, Any]
+
+    @property
+    def thread_id(self) -> str:  # the Assistants names of the grouping
+        return self.scope
+
+    @property
+    def run_id(self) -> str:
+        return self.watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +78,9 @@ def detect(
                 created_at=now,
                 data=obj.data,
                 previous_status=None if before is None else before.status,
-                thread_id=obj.thread_id,
-                run_id=obj.run_id,
+                # the envelope's grouping: the store's key (an Assistants run's thread and run)
+                thread_id=obj.scope,
+                run_id=obj.watch,
             )
         )
         if before is None:

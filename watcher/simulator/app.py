@@ -279,17 +279,16 @@ class _Sim:
         scenario = self.world.scenario
         listing = [{"id": t.id, "runs": [r.id for r in t.runs]} for t in scenario.threads]
         lr = scenario.long_running
-        return JSONResponse(
-            {
-                "threads": listing,
-                "responses": [o.id for o in lr.responses],
-                "batches": [o.id for o in lr.batches],
-                "fine_tuning_jobs": [o.id for o in lr.fine_tuning_jobs],
-                "file_batches": [
-                    {"vector_store_id": o.vector_store_id, "id": o.id} for o in lr.file_batches
-                ],
-            }
-        )
+        kinds = {
+            "responses": [o.id for o in lr.responses],
+            "batches": [o.id for o in lr.batches],
+            "fine_tuning_jobs": [o.id for o in lr.fine_tuning_jobs],
+            "file_batches": [
+                {"vector_store_id": o.vector_store_id, "id": o.id} for o in lr.file_batches
+            ],
+        }
+        # each other kind of object, when the scenario has some
+        return JSONResponse({"threads": listing} | {k: v for k, v in kinds.items() if v})
 
 
 def create_app(

@@ -2,12 +2,15 @@
 
 For each kind: the `object` name its answers carry, its statuses (in spec order), which end
 it, which one is success, the prefix OpenAI writes its ids with, and the scenario key that
-scripts it. The watcher's sources may mirror this table; nothing here does I/O.
+scripts it. Built from the watcher's own table (`watcher.sources.kinds`): what the
+simulator serves and what the watcher expects cannot drift. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from watcher.sources import kinds as source
 
 __all__ = [
     "BATCH",
@@ -32,51 +35,23 @@ class Kind:
     scenario_key: str  # the scenario JSON's list of these objects
 
 
-RESPONSE = Kind(
-    name="response",
-    object="response",
-    statuses=("queued", "in_progress", "completed", "failed", "cancelled", "incomplete"),
-    terminal=frozenset({"completed", "failed", "cancelled", "incomplete"}),
-    success="completed",
-    id_prefix="resp_",
-    scenario_key="responses",
-)
-BATCH = Kind(
-    name="batch",
-    object="batch",
-    statuses=(
-        "validating",
-        "in_progress",
-        "finalizing",
-        "completed",
-        "failed",
-        "expired",
-        "cancelling",
-        "cancelled",
-    ),
-    terminal=frozenset({"completed", "failed", "expired", "cancelled"}),
-    success="completed",
-    id_prefix="batch_",
-    scenario_key="batches",
-)
-FINE_TUNING_JOB = Kind(
-    name="fine_tuning_job",
-    object="fine_tuning.job",
-    statuses=("validating_files", "queued", "running", "succeeded", "failed", "cancelled"),
-    terminal=frozenset({"succeeded", "failed", "cancelled"}),
-    success="succeeded",
-    id_prefix="ftjob-",
-    scenario_key="fine_tuning_jobs",
-)
-FILE_BATCH = Kind(
-    name="file_batch",
-    object="vector_store.files_batch",
-    statuses=("in_progress", "completed", "cancelled", "failed"),
-    terminal=frozenset({"completed", "cancelled", "failed"}),
-    success="completed",
-    id_prefix="vsfb_",
-    scenario_key="file_batches",
-)
+def _of(t: source.ObjectType, scenario_key: str) -> Kind:
+    [success] = t.kind.success
+    return Kind(
+        name=t.name,
+        object=t.kind.object,
+        statuses=t.kind.statuses,
+        terminal=t.kind.terminal,
+        success=success,
+        id_prefix=t.id_prefix,
+        scenario_key=scenario_key,
+    )
+
+
+RESPONSE = _of(source.RESPONSE, "responses")
+BATCH = _of(source.BATCH, "batches")
+FINE_TUNING_JOB = _of(source.FINE_TUNING_JOB, "fine_tuning_jobs")
+FILE_BATCH = _of(source.FILE_BATCH, "file_batches")
 KINDS = {k.name: k for k in (RESPONSE, BATCH, FINE_TUNING_JOB, FILE_BATCH)}
 #: the simulator's route names for these (faults' `match`, stats' `by_route`)
 ROUTES = ("response", "batches", "batch", "fine_tuning_jobs", "fine_tuning_job", "file_batch")

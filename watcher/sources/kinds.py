@@ -1,0 +1,121 @@
+"""Object kinds (what each status means), and today's long-running OpenAI objects as pure
+data: background responses, batches, fine-tuning jobs, vector-store file batches.
+
+For each of those: the name `watch --kind` spells, its `Kind` (the `object` its answers carry, its
+statuses in the spec's order, which end it, which one is success), the prefix OpenAI writes
+its ids with, where to GET one (`{}` marks each id of a watch's path, outermost first) and
+the list to discover them from, if there is one. The simulator builds its table from this
+one: the two cannot drift. No I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BATCH",
+    "FILE_BATCH",
+    "FINE_TUNING_JOB",
+    "RESPONSE",
+    "TYPES",
+    "Kind",
+    "ObjectType",
+    "type_of_id",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One object kind as its API names it (`object`), and what its statuses mean.
+
+    A status not listed (a newer API's) is not terminal: the watch goes on rather than stop
+    early.
+    """
+
+    object: str
+    statuses: tuple[str, ...]
+    terminal: frozenset[str]
+    success: frozenset[str] = frozenset()  # terminal statuses that `watch` exits 0 on
+    slow: frozenset[str] = frozenset()  # statuses that wait on something slow: polled less
+
+    def is_terminal(self, status: str) -> bool:
+        return status in self.terminal
+
+    def succeeded(self, status: str) -> bool:
+        return status in self.success
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectType:
+    name: str  # as `watch --kind` spells it
+    kind: Kind
+    id_prefix: str
+    path: tuple[str, ...]  # GET's segments; "{}" where the path's ids go, in order
+    listing: tuple[str, ...] | None = None  # the list to discover from, newest first
+
+
+def _kind(object: str, statuses: tuple[str, ...], terminal: set[str], success: str) -> Kind:
+    return Kind(object, statuses, frozenset(terminal), success=frozenset({success}))
+
+
+RESPONSE = ObjectType(
+    name="response",
+    kind=_kind(
+        "response",
+        ("queued", "in_progress", "completed", "failed", "cancelled", "incomplete"),
+        {"completed", "failed", "cancelled", "incomplete"},
+        "completed",
+    ),
+    id_prefix="resp_",
+    path=("responses", "{}"),
+)
+BATCH = ObjectType(
+    name="batch",
+    kind=_kind(
+        "batch",
+        (
+            "validating",
+            "in_progress",
+            "finalizing",
+            "completed",
+            "failed",
+            "expired",
+            "cancelling",
+            "cancelled",
+        ),
+        {"completed", "failed", "expired", "cancelled"},
+        "completed",
+    ),
+    id_prefix="batch_",
+    path=("batches", "{}"),
+    listing=("batches",),
+)
+FINE_TUNING_JOB = ObjectType(
+    name="fine_tuning_job",
+    kind=_kind(
+        "fine_tuning.job",
+        ("validating_files", "queued", "running", "succeeded", "failed", "cancelled"),
+        {"succeeded", "failed", "cancelled"},
+        "succeeded",
+    ),
+    id_prefix="ftjob-",
+    path=("fine_tuning", "jobs", "{}"),
+    listing=("fine_tuning", "jobs"),
+)
+FILE_BATCH = ObjectType(
+    name="file_batch",
+    kind=_kind(
+        "vector_store.files_batch",
+        ("in_progress", "completed", "cancelled", "failed"),
+        {"completed", "cancelled", "failed"},
+        "completed",
+    ),
+    id_prefix="vsfb_",
+    path=("vector_stores", "{}", "file_batches", "{}"),
+)
+TYPES = {t.name: t for t in (RESPONSE, BATCH, FINE_TUNING_JOB, FILE_BATCH)}
+
+
+def type_of_id(object_id: str) -> ObjectType | None:
+    """The type whose prefix `object_id` starts with (`resp_`, `batch_`, `ftjob-`, `vsfb_`)."""
+    return next((t for t in TYPES.values() if object_id.startswith(t.id_prefix)), None)
