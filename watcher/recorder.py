@@ -82,12 +82,26 @@ class Recorder:
             for ev in events:
                 self.metrics.events.labels(type=event_label(ev.type)).inc()
         for sink in self.sinks:
+            await self._write_and_mark(sink, bodies, seqs)
+
+    async def _write_and_mark(
+        self, sink: LineSink, bodies: Sequence[str], seqs: Sequence[int]
+    ) -> None:
+        """Write, then mark delivered, in one turn of the store's thread: no other store
+        call queues between the two, so a crash can repeat (same ids) only what the last
+        mark had not committed, not every batch waiting for its turn."""
+        store = self.store.sync
+
+        def both() -> None:
             sink.write(bodies)
-            await self.store.mark_delivered(sink.name, seqs)
+            store.mark_delivered(sink.name, seqs)
+
+        await self.store.run(both)
 
     async def flush_pending(self) -> None:
         """Events recorded but not yet written (a crash in between): write them first."""
         for sink in self.sinks:
             while pending := await self.store.pending(sink.name):
-                sink.write([p.body for p in pending])
-                await self.store.mark_delivered(sink.name, [p.seq for p in pending])
+                await self._write_and_mark(
+                    sink, [p.body for p in pending], [p.seq for p in pending]
+                )
