@@ -10,7 +10,6 @@ from tests.openapi_schema import (
     LONG_RUNNING_NAME,
     SHARED,
     SHARED_SPEC,
-    SPEC,
     SPEC_NAME,
     errors,
 )
@@ -94,10 +93,6 @@ RUN_STATUSES = {
     "expired",
 }
 STEP_STATUSES = {"in_progress", "completed", "failed", "cancelled", "expired"}
-
-
-def test_the_spec_is_there():
-    assert SPEC.exists(), f"{SPEC} is missing"
 
 
 def list_errors(body, schema):
