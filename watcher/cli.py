@@ -36,7 +36,6 @@ from watcher.config import ConfigError, Settings
 from watcher.config_file import load_settings, with_watches
 from watcher.daemon import Notify, serve
 from watcher.listen import ListenError
-from watcher.simulator.scenario import ScenarioError
 from watcher.statefile import hold_lock
 from watcher.store import StateError
 from watcher.textsafe import visible
@@ -276,10 +275,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    # the simulator is imported by `simulate` and `demo` only, never by the daemon
     from watcher.demo import run_simulator
+    from watcher.simulator.scenario import ScenarioError
 
     _configure_logs(args, args.log_level or "info")
-    anyio.run(run_simulator, args)
+    try:
+        anyio.run(run_simulator, args)
+    except ScenarioError as exc:
+        print(f"runstep-watcher: scenario error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 
@@ -374,9 +379,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ConfigError as exc:
         print(f"runstep-watcher: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except ScenarioError as exc:
-        print(f"runstep-watcher: scenario error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except StateError as exc:
         print(f"runstep-watcher: state error: {exc}", file=sys.stderr)
