@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli import run_cli
 from tests.proc import Daemon
+from tests.test_production import free_port
 
 RAW = {
     "responses": [
@@ -91,21 +93,6 @@ def test_watch_exit_codes(sim, tmp_path, ids, code, last):
         assert "not found" in "".join(d.stderr)
 
 
-def test_a_status_after_a_terminal_one_is_reported(sim, tmp_path):
-    """Azure's cancelled background response that completes later: one confirming poll."""
-    s = sim(RAW)
-    cfg = config(tmp_path, s.base_url, "")
-    s.advance(2.5)
-    d = Daemon("watch", "resp_flip", "--exit-status", "--config", str(cfg))
-    try:
-        d.wait_for(lambda: ("resp_flip", "response.cancelled") in pairs(d.events), 20)
-        s.advance(1)
-        assert d.wait_exit(30) == 0
-        assert [t for _, t in pairs(d.events)] == ["response.cancelled", "response.completed"]
-    finally:
-        d.kill()
-
-
 def test_unknown_prefix_is_a_usage_error():
     result = run_cli("watch", "what_1", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
     assert result.returncode == 2 and "--kind" in result.stderr
@@ -161,3 +148,45 @@ def test_configured_and_discovered_once_each_and_no_repeats_after_restart(sim, t
     assert not any(i == "batch_old" for i, _ in every)  # finished before the watch began
     assert ("batch_busy", "batch.finalizing") in every
     assert not any(i.startswith("resp_") for i, _ in pairs(d2.events))  # ended before
+
+
+def test_control_api_adds_lists_and_deletes_every_kind(sim, tmp_path):
+    s = sim(RAW)
+    port = free_port()
+    cfg = config(tmp_path, s.base_url, f'[http]\nlisten = "127.0.0.1:{port}"\n')
+    d = Daemon("run", "--config", str(cfg))
+    url = f"http://127.0.0.1:{port}/v1/watches"
+    try:
+        d.wait_log("http endpoint listening")
+        bad = [
+            ({"response_id": "resp_ok", "batch_id": "batch_busy"}, "batch_id"),
+            ({"file_batch_id": "vsfb_ok"}, "vector_store_id"),
+            ({"discover": "responses"}, "discover"),
+            ({"response_id": "no good"}, "response_id"),
+            ({"job_id": "x"}, "job_id"),
+        ]
+        for body, field in bad:
+            r = httpx.post(url, json=body)
+            assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+        for body in (
+            {"response_id": "resp_ok"},
+            {"fine_tuning_job_id": "ftjob-ok"},
+            {"vector_store_id": "vs_docs", "file_batch_id": "vsfb_ok"},
+            {"discover": "batches"},
+        ):
+            r = httpx.post(url, json=body)
+            assert r.status_code == 201 and r.json()["created"], r.text
+        d.wait_for(lambda: ("batch_busy", "batch.validating") in pairs(d.events), 20)
+        d.wait_for(lambda: ("vsfb_ok", "vector_store.files_batch.in_progress") in pairs(d.events))
+        listed = httpx.get(url).json()["watches"]
+        kinds = {(w["kind"], w.get("id") or w.get("discover")) for w in listed}
+        assert {("response", "resp_ok"), ("file_batch", "vsfb_ok"), ("batch", "batches")} <= kinds
+        assert httpx.delete(f"{url}/response/resp_ok").status_code == 204
+        assert httpx.delete(f"{url}/file_batch/vs_docs/vsfb_ok").status_code == 204
+        assert httpx.delete(f"{url}/discover/batches").status_code == 204
+        assert httpx.delete(f"{url}/response/resp_ok").status_code == 404
+        left = {w.get("id") for w in httpx.get(url).json()["watches"]}
+        assert left == {"ftjob-ok"}
+        assert d.stop() == 0
+    finally:
+        d.kill()

@@ -27,6 +27,7 @@ RAW = {
     "responses": [
         {"id": "resp_ok", "timeline": [["queued", 0], ["in_progress", 1], ["completed", 4]]},
         {"id": "resp_gone", "timeline": [["queued", 0], ["completed", 1]], "gone_at": 3},
+        {"id": "resp_flip", "timeline": [["in_progress", 0], ["cancelled", 2], ["completed", 3]]},
     ],
     "batches": [
         {"id": "batch_old", "timeline": [["validating", 0], ["failed", 1]]},
@@ -174,5 +175,30 @@ async def test_the_poller_follows_a_response_with_no_change_to_the_core(tmp_path
     outcome = watcher.outcomes[("", "resp_ok")]
     assert (outcome.status, outcome.exit_code) == ("completed", 0)
     assert not any("openai-beta" in r.headers for r in seen)
+    store.close()
+    await client.aclose()
+
+
+async def test_a_status_after_a_terminal_one_is_reported(tmp_path):
+    """Azure's cancelled background response that completes later: the terminal status gets
+    one confirming poll, which sees the new one; the watch ends when a poll confirms it."""
+
+    clock, client, _seen = world()
+    store, lines = Store(tmp_path / "s.db"), Lines()
+    watcher = Watcher(
+        Settings(api=client.api), client=client, store=store, clock=FakeClock(), sinks=[lines]
+    )
+    state = RunState(
+        thread_id="response:", run_id="resp_flip", include=(), cursor=None, known={},
+        delay=1.0, last_change=0.0,
+    )  # fmt: skip
+    delays = []
+    for t in (2.5, 3.5, 4.5):
+        clock.advance(t - clock.now())
+        delays.append(await watcher.poller.poll_run(state))
+    assert delays[0] is not None and delays[1] is not None and delays[2] is None
+    assert [e["type"] for e in lines.events] == ["response.cancelled", "response.completed"]
+    outcome = watcher.outcomes[("response:", "resp_flip")]
+    assert (outcome.status, outcome.exit_code) == ("completed", 0)
     store.close()
     await client.aclose()
