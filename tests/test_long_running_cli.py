@@ -3,6 +3,7 @@ as a process against the simulator (manual clock), configured, discovered, `watc
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import httpx
@@ -190,3 +191,22 @@ def test_control_api_adds_lists_and_deletes_every_kind(sim, tmp_path):
         assert d.stop() == 0
     finally:
         d.kill()
+
+
+def test_sighup_adds_and_removes_object_watches(sim, tmp_path):
+    s = sim(RAW)
+    cfg = config(tmp_path, s.base_url, '[[watch]]\nfine_tuning_job_id = "ftjob-ok"\n')
+    d = Daemon("run", "--config", str(cfg))
+    try:
+        d.wait_for(lambda: ("ftjob-ok", "fine_tuning.job.validating_files") in pairs(d.events))
+        config(tmp_path, s.base_url, '[[watch]]\nresponse_id = "resp_ok"\n')
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log("config reloaded")
+        d.wait_for(lambda: ("resp_ok", "response.queued") in pairs(d.events))
+        s.advance(10)
+        d.wait_for(lambda: ("resp_ok", "response.completed") in pairs(d.events))
+        assert d.stop() == 0
+    finally:
+        d.kill()
+    assert [i for i, _ in pairs(d.events)].count("ftjob-ok") == 1  # removed before it moved
+    assert "watch removed" in "".join(d.stderr)
