@@ -243,6 +243,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     settings = with_watches(settings, [entry])
     scope, object_id = settings.watch[0].key
     key = (scope, object_id or "")
+    what = f"run {object_id}" if "thread_id" in entry else describe(*key)
     _configure_logs(args, settings.log.level, _secrets(settings))
     json_out = args.json or not sys.stdout.isatty()
 
@@ -254,7 +255,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     watcher = anyio.run(until_done_or_timeout)
     if watcher is None:
         print(
-            f"runstep-watcher: --timeout {args.timeout:g}s ran out before {describe(*key)} ended",
+            f"runstep-watcher: --timeout {args.timeout:g}s ran out before {what} ended",
             file=sys.stderr,
         )
         return EXIT_TIMEOUT
