@@ -113,12 +113,14 @@ class Poller:
                 return None
             return self.settings.retry.auth_backoff
         except NotFoundError as exc:
-            self._api_error(exc)
-            if exc.api_missing:
+            assistants = state.source is ASSISTANTS  # "no Assistants API" is about runs only
+            if assistants:
+                self._api_error(exc)
+            if exc.api_missing and assistants:
                 message = NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url))
             else:
                 message = f"{describe(state.thread_id, state.run_id)} not found"
-            gone = state.run_id in state.known and state.source is not ASSISTANTS
+            gone = state.run_id in state.known and not assistants
             if gone and self.metrics is not None:  # seen before: gone past its retention
                 self.metrics.watches_gone.inc()
             (log.warning if gone else log.error)(
@@ -220,7 +222,8 @@ class Poller:
             )
             return self.settings.poll.interval
         except ApiError as exc:
-            self._api_error(exc)
+            if state.source is ASSISTANTS:
+                self._api_error(exc)
             log.error(
                 "listing runs refused; will retry later", thread_id=state.thread_id, error=str(exc)
             )
