@@ -428,6 +428,8 @@ def test_demo_runs_to_its_end():
     types = {e["type"] for e in d.events}
     assert "thread.run.completed" in types and "thread.run.failed" in types
     assert "thread.run.step.completed" in types
+    # beside the runs, the scenario's background response and batch
+    assert {"response.completed", "batch.finalizing", "batch.completed"} <= types
 
 
 def test_state_file_that_fills_up_while_running_loses_nothing(sim, tmp_path):

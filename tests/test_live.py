@@ -166,3 +166,29 @@ def test_log_lines_print_above_the_view_and_a_long_run_shows_its_latest_steps(si
     shown = [line.split()[0] for line in view[3:] if line.startswith(" step_")]
     assert shown == ["step_active"] + [f"step_{i:02d}" for i in range(20, 30)]
     assert lines[-1].startswith("runstep-watcher: --timeout 4s ran out")
+
+
+def test_view_shows_each_long_running_kind_sensibly():
+    out = io.StringIO()
+    view = LiveView(Console(file=out, width=120), wall=lambda: 1_000_010.0)
+    objects = [
+        Observed("batch_1", "batch", "in_progress", "", "batch_1", {
+            "id": "batch_1", "object": "batch", "status": "in_progress",
+            "request_counts": {"total": 250, "completed": 120, "failed": 5},
+        }),
+        Observed("ftjob-1", "fine_tuning.job", "running", "", "ftjob-1", {
+            "id": "ftjob-1", "object": "fine_tuning.job", "status": "running",
+            "estimated_finish": 1_000_070,
+        }),
+        Observed("resp_1", "response", "completed", "", "resp_1", {
+            "id": "resp_1", "object": "response", "status": "completed",
+            "usage": {"input_tokens": 1840, "output_tokens": 512},
+        }),
+    ]  # fmt: skip
+    with view:
+        view.on_observed(objects)
+    text = out.getvalue()
+    assert view.runs == {}  # not shown as runs with steps
+    assert "batch_1" in text and "125/250 (5 failed)" in text and "█" in text
+    assert "fine-tuning job" in text and "estimated finish" in text and "in 60s" in text
+    assert "resp_1" in text and "completed" in text and "out 512" in text

@@ -27,6 +27,7 @@ RAW = {
     "responses": [
         {"id": "resp_ok", "timeline": [["queued", 0], ["in_progress", 1], ["completed", 4]]},
         {"id": "resp_gone", "timeline": [["queued", 0], ["completed", 1]], "gone_at": 3},
+        {"id": "resp_flip", "timeline": [["in_progress", 0], ["cancelled", 2], ["completed", 3]]},
     ],
     "batches": [
         {"id": "batch_old", "timeline": [["validating", 0], ["failed", 1]]},
@@ -56,19 +57,21 @@ def world():
     return clock, client, seen
 
 
-async def observe(source: Source, client: ApiClient, *path: str):
+async def observe(source: Source, client: ApiClient, *path: str, previous: str | None = None):
     return await source.observe(
-        client, path, cursor=None, include=(), previous_status=None, resume=None, max_pages=1
+        client, path, cursor=None, include=(), previous_status=previous, resume=None, max_pages=1
     )
 
 
 async def test_a_background_response_from_queued_to_completed():
     clock, client, seen = world()
     source = SOURCES["response"]
-    statuses = []
-    for t in (0.5, 2, 5):
+    statuses: list[tuple[str, bool]] = []
+    for t in (0.5, 2, 5, 6):
         clock.advance(t - clock.now())
-        obs = await observe(source, client, "resp_ok")
+        obs = await observe(
+            source, client, "resp_ok", previous=statuses[-1][0] if statuses else None
+        )
         [obj] = obs.objects
         assert (obj.kind, obj.object_id, obj.scope, obj.watch) == (
             "response",
@@ -77,7 +80,13 @@ async def test_a_background_response_from_queued_to_completed():
             "resp_ok",
         )
         statuses.append((obs.status, obs.done))
-    assert statuses == [("queued", False), ("in_progress", False), ("completed", True)]
+    # a terminal status ends the watch once a second poll confirms it
+    assert statuses == [
+        ("queued", False),
+        ("in_progress", False),
+        ("completed", False),
+        ("completed", True),
+    ]
     assert source.kinds[source.root].succeeded("completed")
     assert {r.url.path for r in seen} == {"/v1/responses/resp_ok"}
     assert not any("openai-beta" in r.headers for r in seen)  # only Assistants needs it
@@ -92,13 +101,14 @@ async def test_every_type_reaches_its_end_on_its_own_path():
         ("fine_tuning_job", ("ftjob-ok",)),
         ("file_batch", ("vs_docs", "vsfb_ok")),
     ]:
-        obs = await observe(SOURCES[name], client, *path)
+        first = await observe(SOURCES[name], client, *path)
+        obs = await observe(SOURCES[name], client, *path, previous=first.status)
         kind = TYPES[name].kind
         assert obs.done and kind.succeeded(obs.status) and obs.objects[0].kind == kind.object
         assert type_of_id(path[-1]) is TYPES[name]
         ends[name] = obs.objects[0].scope
     assert ends == {"batch": "", "fine_tuning_job": "", "file_batch": "vs_docs"}
-    assert [r.url.path for r in seen] == [
+    assert [r.url.path for r in seen][::2] == [
         "/v1/batches/batch_busy",
         "/v1/fine_tuning/jobs/ftjob-ok",
         "/v1/vector_stores/vs_docs/file_batches/vsfb_ok",
@@ -152,10 +162,10 @@ async def test_the_poller_follows_a_response_with_no_change_to_the_core(tmp_path
         source=SOURCES["response"],
     )
     delays = []
-    for t in (0.5, 2, 5):
+    for t in (0.5, 2, 5, 6):
         clock.advance(t - clock.now())
         delays.append(await watcher.poller.poll_run(state))
-    assert delays[-1] is None  # a terminal response ends its watch
+    assert delays[-2] is not None and delays[-1] is None  # ends once confirmed
     assert [e["type"] for e in lines.events] == [
         "response.queued",
         "response.in_progress",
@@ -165,5 +175,30 @@ async def test_the_poller_follows_a_response_with_no_change_to_the_core(tmp_path
     outcome = watcher.outcomes[("", "resp_ok")]
     assert (outcome.status, outcome.exit_code) == ("completed", 0)
     assert not any("openai-beta" in r.headers for r in seen)
+    store.close()
+    await client.aclose()
+
+
+async def test_a_status_after_a_terminal_one_is_reported(tmp_path):
+    """Azure's cancelled background response that completes later: the terminal status gets
+    one confirming poll, which sees the new one; the watch ends when a poll confirms it."""
+
+    clock, client, _seen = world()
+    store, lines = Store(tmp_path / "s.db"), Lines()
+    watcher = Watcher(
+        Settings(api=client.api), client=client, store=store, clock=FakeClock(), sinks=[lines]
+    )
+    state = RunState(
+        thread_id="response:", run_id="resp_flip", include=(), cursor=None, known={},
+        delay=1.0, last_change=0.0,
+    )  # fmt: skip
+    delays = []
+    for t in (2.5, 3.5, 4.5):
+        clock.advance(t - clock.now())
+        delays.append(await watcher.poller.poll_run(state))
+    assert delays[0] is not None and delays[1] is not None and delays[2] is None
+    assert [e["type"] for e in lines.events] == ["response.cancelled", "response.completed"]
+    outcome = watcher.outcomes[("response:", "resp_flip")]
+    assert (outcome.status, outcome.exit_code) == ("completed", 0)
     store.close()
     await client.aclose()

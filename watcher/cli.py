@@ -39,6 +39,8 @@ from watcher.listen import ListenError
 from watcher.statefile import hold_lock
 from watcher.store import StateError
 from watcher.textsafe import visible
+from watcher.watch_keys import describe
+from watcher.watch_target import KINDS, TargetError, watch_entry
 
 __all__ = ["main"]
 
@@ -71,10 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--state", help="state file (over [state] path)")
 
     watch = sub.add_parser(
-        "watch", parents=[common, api, view], help="follow one run to its end, then exit"
+        "watch", parents=[common, api, view], help="follow one run or object to its end, then exit"
     )
-    watch.add_argument("thread_id")
-    watch.add_argument("run_id")
+    watch.add_argument(
+        "ids", nargs="+", metavar="ID", help="THREAD_ID RUN_ID, or resp_… batch_… ftjob-… vsfb_…"
+    )
+    watch.add_argument("--kind", choices=KINDS, help="what ID is, where its prefix does not say")
+    watch.add_argument("--vector-store", metavar="VS_ID", help="a file batch's vector store")
     watch.add_argument("--config", type=Path, help=f"optional TOML config file (or ${CONFIG_ENV})")
     watch.add_argument("--exit-status", action="store_true", help="exit 1 unless the run completed")
     watch.add_argument(
@@ -230,7 +235,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": ":memory:"})
-    settings = with_watches(settings, [{"thread_id": args.thread_id, "run_id": args.run_id}])
+    try:
+        entry = watch_entry(args.ids, kind=args.kind, vector_store=args.vector_store)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None
+    settings = with_watches(settings, [entry])
+    scope, object_id = settings.watch[0].key
+    key = (scope, object_id or "")
+    what = f"run {object_id}" if "thread_id" in entry else describe(*key)
     _configure_logs(args, settings.log.level, _secrets(settings))
     json_out = args.json or not sys.stdout.isatty()
 
@@ -242,11 +254,11 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     watcher = anyio.run(until_done_or_timeout)
     if watcher is None:
         print(
-            f"runstep-watcher: --timeout {args.timeout:g}s ran out before run {args.run_id} ended",
+            f"runstep-watcher: --timeout {args.timeout:g}s ran out before {what} ended",
             file=sys.stderr,
         )
         return EXIT_TIMEOUT
-    outcome = watcher.outcomes.get((args.thread_id, args.run_id))
+    outcome = watcher.outcomes.get(key)
     if outcome is None:  # stopped by a signal before the run ended: not "completed"
         return interrupted_exit_code(watcher.stopped_by or signal.SIGINT)
     if outcome.error:

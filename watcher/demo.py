@@ -146,7 +146,10 @@ async def run_demo(json_out: bool, log_level: str | None) -> int:
                 {"thread_id": thread.id, "run_id": run.id}
                 for thread in scenario.threads
                 for run in thread.runs
-            ],
+            ]
+            # beside the runs: the scenario's background responses and batches
+            + [{"response_id": r.id} for r in scenario.long_running.responses]
+            + [{"batch_id": b.id} for b in scenario.long_running.batches],
         )
         watcher = await serve_watcher(settings, json_out=json_out, exit_when_done=True)
         tg.cancel_scope.cancel()

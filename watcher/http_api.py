@@ -20,8 +20,10 @@ from starlette.routing import Route
 
 from watcher.app import Watcher
 from watcher.http_guards import RequestGuard, bearer_matches
+from watcher.http_watches import BodyError, delete_key, parse_body, shown
 from watcher.ids import is_valid_id
 from watcher.metrics import Metrics
+from watcher.sources.kinds import TYPES
 
 __all__ = ["BearerToken", "create_http_app"]
 
@@ -40,6 +42,9 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
 
 
+#: `DELETE /v1/watches/{kind}/…`: the first segments that name another source's watch.
+OBJECT_KINDS = frozenset(TYPES) | {"discover"}
+
 #: Watches per page of /status and GET /v1/watches: `?limit=` up to MAX_PAGE.
 PAGE, MAX_PAGE = 100, 1000
 
@@ -53,12 +58,13 @@ async def _watch_page(watcher: Watcher, request: Request) -> dict[str, object] |
     after: tuple[str, str] | None = None
     if "after" in q:
         thread_id, _, run_id = q["after"].partition("/")
-        if not is_valid_id(thread_id) or (run_id and not is_valid_id(run_id)):
+        scope_ok = is_valid_id(thread_id.replace(":", "_", 1))  # "response:" keys too
+        if not scope_ok or (run_id and not is_valid_id(run_id)):
             return _error(422, "after must be the `next` of the previous page", "after")
         after = (thread_id, run_id)
     finished = q.get("all", "0").lower() in ("1", "true", "yes")
     watches, last = await watcher.watches(finished=finished, after=after, limit=int(raw))
-    return {"watches": watches, "next": "/".join(last) if last else None}
+    return {"watches": [shown(w) for w in watches], "next": "/".join(last) if last else None}
 
 
 def create_http_app(
@@ -142,6 +148,8 @@ def create_http_app(
             return _error(422, "the body must be a JSON object", None)
         if not isinstance(body, dict):
             return _error(422, "the body must be a JSON object", None)
+        if not set(body) <= {"thread_id", "run_id"}:  # another source's watch
+            return await _add_object_watch(body)
         unknown = set(body) - {"thread_id", "run_id"}
         if unknown:
             return _error(422, f"unknown field {sorted(unknown)[0]!r}", sorted(unknown)[0])
@@ -160,6 +168,16 @@ def create_http_app(
             status_code=201 if created else 200,
         )
 
+    async def _add_object_watch(body: dict[str, Any]) -> Response:
+        try:
+            scope, object_id = parse_body(body)
+        except BodyError as exc:
+            return _error(422, str(exc), exc.field)
+        if max_watches is not None and await _is_full(scope, object_id, max_watches):
+            return _error(507, f"too many watches (max_watches = {max_watches}); delete some")
+        created = await watcher.add_watch(scope, object_id, source="api")
+        return JSONResponse({**body, "created": created}, status_code=201 if created else 200)
+
     async def _is_full(thread_id: str, run_id: object, cap: int) -> bool:
         """At the cap, and this watch is not one of them (adding it again is fine)."""
         return await watcher.at_capacity(thread_id, str(run_id) if run_id else None, cap)
@@ -167,9 +185,20 @@ def create_http_app(
     async def delete_watch(request: Request) -> Response:
         thread_id = request.path_params["thread_id"]
         run_id = request.path_params.get("run_id")
-        for name, value in (("thread_id", thread_id), ("run_id", run_id)):
-            if value is not None and not is_valid_id(value):
-                return _error(422, f"{name} must be a plain ID", name)
+        if thread_id in OBJECT_KINDS:  # /v1/watches/{kind}/{id}: another source's watch
+            ids = [
+                request.path_params[k] for k in ("run_id", "object_id") if k in request.path_params
+            ]
+            key = delete_key(thread_id, *ids)
+            if key is None:
+                return _error(404, "no such watch")
+            thread_id, run_id = key
+        elif "object_id" in request.path_params:
+            return _error(404, "no such watch")
+        else:
+            for name, value in (("thread_id", thread_id), ("run_id", run_id)):
+                if value is not None and not is_valid_id(value):
+                    return _error(422, f"{name} must be a plain ID", name)
         if not await watcher.remove_watch(thread_id, run_id):
             return _error(404, "no such watch")
         return Response(status_code=204)
@@ -184,5 +213,10 @@ def create_http_app(
         Route("/v1/watches", protected(add_watch), methods=["POST"]),
         Route("/v1/watches/{thread_id}", protected(delete_watch), methods=["DELETE"]),
         Route("/v1/watches/{thread_id}/{run_id}", protected(delete_watch), methods=["DELETE"]),
+        Route(
+            "/v1/watches/{thread_id}/{run_id}/{object_id}",
+            protected(delete_watch),
+            methods=["DELETE"],
+        ),
     ]
     return Starlette(routes=routes, middleware=[Middleware(RequestGuard, hosts=hosts)])

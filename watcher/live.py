@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from watcher.live_objects import ASSISTANTS_KINDS, objects_table
 from watcher.sources.assistants import STEP, is_terminal
 from watcher.textsafe import markup, visible
 from watcher.transitions import Observed
@@ -91,6 +92,7 @@ class LiveView:
         self.console = console
         self.wall = wall
         self.runs: dict[str, _Run] = {}
+        self.objects: dict[str, dict[str, Any]] = {}  # other sources' objects, by id
         self._live = Live(
             console=console,
             auto_refresh=False,
@@ -109,7 +111,9 @@ class LiveView:
     def on_observed(self, objects: Sequence[Observed]) -> None:
         """The latest of each object, from every poll: a status seen before still shows."""
         for obj in objects:
-            if obj.kind == "thread.run":
+            if obj.kind not in ASSISTANTS_KINDS:  # a response, batch, job, file batch
+                self.objects[obj.object_id] = obj.data
+            elif obj.kind == "thread.run":
                 self.runs.setdefault(obj.watch, _Run(obj.data)).data = obj.data
             else:
                 run = self.runs.setdefault(obj.watch, _Run({"id": obj.watch}))
@@ -145,6 +149,8 @@ class LiveView:
             for step_id, step in shown:
                 table.add_row(*_step_cells(step_id, step, now))
             parts.append(table)
+        if self.objects:
+            parts.append(objects_table(self.objects, now))
         return Group(*parts)
 
 

@@ -81,6 +81,11 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
         )
         self.events = Counter(PREFIX + "events", "Events emitted, by type", ["type"], registry=r)
+        self.watches_gone = Counter(
+            PREFIX + "watches_gone",
+            "Watches ended because their object answered 404 after being seen",
+            registry=r,
+        )
         self.watched_runs = Gauge(PREFIX + "watched_runs", "Runs being watched", registry=r)
         self.watched_threads = Gauge(
             PREFIX + "watched_threads", "Threads being watched for new runs", registry=r

@@ -24,9 +24,11 @@ from watcher.pace_report import track_pace
 from watcher.pacing import PaceMonitor
 from watcher.recorder import Recorder
 from watcher.scheduler import Scheduler
+from watcher.sources.assistants import ASSISTANTS
 from watcher.store_protocol import StoreError
 from watcher.transitions import Observed, detect
 from watcher.urls import mask_url
+from watcher.watch_keys import describe
 from watcher.watch_state import RunOutcome, RunState, ThreadState, WatchTable
 
 __all__ = ["NO_API_MESSAGE", "Observer", "Poller"]
@@ -111,12 +113,19 @@ class Poller:
                 return None
             return self.settings.retry.auth_backoff
         except NotFoundError as exc:
-            self._api_error(exc)
-            if exc.api_missing:
+            assistants = state.source is ASSISTANTS  # "no Assistants API" is about runs only
+            if assistants:
+                self._api_error(exc)
+            if exc.api_missing and assistants:
                 message = NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url))
             else:
-                message = f"run {state.run_id} of thread {state.thread_id} not found"
-            log.error(f"{message}; watch dropped", run_id=state.run_id, detail=str(exc))
+                message = f"{describe(state.thread_id, state.run_id)} not found"
+            gone = state.run_id in state.known and not assistants
+            if gone and self.metrics is not None:  # seen before: gone past its retention
+                self.metrics.watches_gone.inc()
+            (log.warning if gone else log.error)(
+                f"{message}; watch dropped", run_id=state.run_id, detail=str(exc)
+            )
             self.health.outcomes[key] = RunOutcome(error=message, exit_code=4)
             await self.store.remove_run_watch(state.thread_id, state.run_id)
             self.table.runs.pop(key, None)
@@ -213,7 +222,8 @@ class Poller:
             )
             return self.settings.poll.interval
         except ApiError as exc:
-            self._api_error(exc)
+            if state.source is ASSISTANTS:
+                self._api_error(exc)
             log.error(
                 "listing runs refused; will retry later", thread_id=state.thread_id, error=str(exc)
             )

@@ -31,7 +31,7 @@ def reconcile_config_watches(store: Store, specs: Sequence[WatchSpec], now: floa
     """Config watches (source "config") as `specs` say: the others removed (a thread watch
     with the runs it found), new ones added, a changed `include` set. API watches kept."""
     out = Reconciled()
-    want = {(s.thread_id, s.run_id or None) for s in specs}
+    want = {s.key for s in specs}
     runs = store.run_watches()
     for w in runs:
         if w.source == "config" and (w.thread_id, w.run_id) not in want:
@@ -46,13 +46,14 @@ def reconcile_config_watches(store: Store, specs: Sequence[WatchSpec], now: floa
                     store.remove_run_watch(w.thread_id, w.run_id)
                     out.dropped_runs.append((w.thread_id, w.run_id))
     for spec in specs:
-        if spec.run_id:
-            new = store.add_run_watch(spec.thread_id, spec.run_id, "config", spec.include)
+        scope, object_id = spec.key
+        if object_id:
+            new = store.add_run_watch(scope, object_id, "config", spec.include)
         else:
-            new = store.add_thread_watch(spec.thread_id, "config", now, spec.include)
+            new = store.add_thread_watch(scope, "config", now, spec.include)
         if new:
             out.added.append(spec)
-        elif store.set_config_include(spec.thread_id, spec.run_id, spec.include):
+        elif store.set_config_include(scope, object_id, spec.include):
             out.include_changed.append(spec)
     return out
 

@@ -225,11 +225,12 @@ class Registry:
             self.scheduler.cancel(("run", thread_id, run_id))
             self.table.runs.pop((thread_id, run_id), None)
         for spec in done.added:
-            if spec.run_id:
-                await self.start_watch(spec.thread_id, spec.run_id, spec.include)
+            scope, object_id = spec.key
+            if object_id:
+                await self.start_watch(scope, object_id, spec.include)
             else:
-                await self.start_thread_watch(spec.thread_id, spec.include, now, listed=False)
-            log.info("watch added", thread_id=spec.thread_id, run_id=spec.run_id, source="config")
+                await self.start_thread_watch(scope, spec.include, now, listed=False)
+            log.info("watch added", thread_id=scope, run_id=object_id, source="config")
         for spec in done.include_changed:
             await self._follow_include(spec, new.poll)
         return done
@@ -237,16 +238,17 @@ class Registry:
     async def _follow_include(self, spec: WatchSpec, poll: PollSettings) -> None:
         """A [[watch]] whose `include` changed: its next polls (and its runs') use the new one."""
         include = tuple(spec.include) if spec.include is not None else None
-        runs = [spec.run_id] if spec.run_id else []
-        if not spec.run_id and (thread := self.table.threads.get(spec.thread_id)) is not None:
+        scope, object_id = spec.key
+        runs = [object_id] if object_id else []
+        if not object_id and (thread := self.table.threads.get(scope)) is not None:
             thread.include = include
             runs = [
                 w.run_id
                 for w in await self.store.run_watches(active_only=True)
-                if w.thread_id == spec.thread_id and w.source == "thread"
+                if w.thread_id == scope and w.source == "thread"
             ]
         for run_id in runs:
-            if (state := self.table.runs.get((spec.thread_id, run_id))) is not None:
+            if (state := self.table.runs.get((scope, run_id))) is not None:
                 state.include = include if include is not None else tuple(poll.include)
                 state.default_include = include is None
 

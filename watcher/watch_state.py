@@ -10,9 +10,17 @@ from dataclasses import dataclass, field
 
 from watcher.sources.assistants import ASSISTANTS
 from watcher.sources.base import Source
+from watcher.sources.single import SOURCES
 from watcher.transitions import ObjectState
+from watcher.watch_keys import SEP, split_key, watch_path
 
-__all__ = ["RunOutcome", "RunState", "ThreadState", "WatchTable"]
+__all__ = ["RunOutcome", "RunState", "ThreadState", "WatchTable", "source_of"]
+
+
+def source_of(key: str) -> Source:
+    """The source a watch's scope key names (`watcher.watch_keys`): Assistants for a thread."""
+    object_type, _scope = split_key(key)
+    return ASSISTANTS if object_type is None else SOURCES[object_type.name]
 
 
 @dataclass(slots=True)
@@ -34,10 +42,16 @@ class RunState:
     paging_said: bool = False  # a cut listing is logged once per watch
     source: Source = ASSISTANTS
 
+    def __post_init__(self) -> None:
+        if SEP in self.thread_id:  # another source's key: "response:", "file_batch:vs_1"
+            self.source = source_of(self.thread_id)
+
     @property
     def path(self) -> tuple[str, ...]:
         """The ids the source's URL needs: (thread, run); an object at the top of its API
         (a background response) has no scope, only its own id."""
+        if SEP in self.thread_id:
+            return watch_path(self.thread_id, self.run_id)
         return (self.thread_id, self.run_id) if self.thread_id else (self.run_id,)
 
     @property
@@ -59,6 +73,10 @@ class ThreadState:
     resume: str | None = None  # older runs still to list (a listing cut at max_pages)
     paging_said: bool = False
     source: Source = ASSISTANTS
+
+    def __post_init__(self) -> None:
+        if SEP in self.thread_id:  # the discovery of batches ("batch:"), of jobs
+            self.source = source_of(self.thread_id)
 
 
 @dataclass(slots=True)

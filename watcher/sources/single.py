@@ -73,7 +73,10 @@ class ObjectSource:
             objects=[obj],
             status=obj.status,
             cursor=None,
-            done=self.type.kind.is_terminal(obj.status),
+            # a terminal status is confirmed by one more poll before the watch ends: a
+            # status after a "terminal" one (Azure's cancelled response that completes) is
+            # reported, not lost
+            done=self.type.kind.is_terminal(obj.status) and previous_status == obj.status,
             poll_after=response.poll_after,
         )
 

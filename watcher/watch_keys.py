@@ -1,0 +1,50 @@
+"""How a watch of any source is keyed in the store: (scope key, object id).
+
+The store keys watches by two strings, written `(thread_id, run_id)` since the Assistants
+API was the only source. Other sources fit the same two columns: the first holds
+`"<type>:<scope>"` (`"response:"`, `"file_batch:vs_1"`, `"batch:"` for the discovery of
+batches), the second the object's id. IDs never hold `:`, so an Assistants thread id (the
+first column with no `:`) and these keys cannot meet; a configured batch and the same
+batch found by a discovery watch share one row (`("batch:", "batch_1")`): one object, one
+event per status. No I/O.
+"""
+
+from __future__ import annotations
+
+from watcher.sources.kinds import TYPES, ObjectType
+
+__all__ = ["DISCOVERABLE", "describe", "object_key", "split_key", "watch_path"]
+
+#: `discover = "…"` values and the object type each lists.
+DISCOVERABLE = {"batches": "batch", "fine_tuning.jobs": "fine_tuning_job"}
+SEP = ":"
+
+
+def object_key(type_name: str, scope: str = "") -> str:
+    """The first half of the key of a watch of `type_name` objects (under `scope`)."""
+    return f"{type_name}{SEP}{scope}"
+
+
+def split_key(key: str) -> tuple[ObjectType | None, str]:
+    """(its object type, its scope); (None, thread id) for the Assistants source."""
+    if SEP not in key:
+        return None, key
+    name, _, scope = key.partition(SEP)
+    return TYPES.get(name), scope
+
+
+def watch_path(key: str, object_id: str) -> tuple[str, ...]:
+    """The ids the source's URL needs, outermost first."""
+    _type, scope = split_key(key)
+    return (scope, object_id) if scope else (object_id,)
+
+
+def describe(key: str, object_id: str | None) -> str:
+    """A watch as a user reads it: `response resp_1`, `run run_1 of thread thread_1`."""
+    object_type, scope = split_key(key)
+    if object_type is None:
+        return f"run {object_id} of thread {scope}" if object_id else f"thread {scope}"
+    if not object_id:
+        return f"discovery of {object_type.name}s"
+    where = f" of vector store {scope}" if scope else ""
+    return f"{object_type.name} {object_id}{where}"
