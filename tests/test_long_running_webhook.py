@@ -66,3 +66,43 @@ def test_openai_format_webhook_from_a_real_daemon_against_an_azure_style_server(
     assert receiver.rejected == []
     assert "".join(d.stderr).count("resp_gone not found") == 1
     assert KEY not in d.output()
+
+
+def test_default_format_webhook_carries_every_status_of_the_new_kinds(sim, tmp_path):
+    """Our own format: every status of a background response and a batch, whole objects,
+    signed (checked with the Standard Webhooks reference library)."""
+    from tests.receiver import Receiver
+
+    s = sim({"responses": [RAW["responses"][0]], "batches": RAW["batches"]})
+    receiver = Receiver([SECRET])  # started
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[api]\nbase_url = "{s.base_url}"\n'
+        "[poll]\ninterval = 0.05\nmax_interval = 0.2\nidle_after = 100\n"
+        f'[state]\npath = "{tmp_path / "s.db"}"\n'
+        f'[webhook]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
+        '[[watch]]\nresponse_id = "resp_ok"\n[[watch]]\nbatch_id = "batch_busy"\n'
+    )
+    d = Daemon("run", "--config", str(cfg), OPENAI_API_KEY="sk-test-000000000000")
+    try:
+        receiver.wait_for(lambda: len(receiver.received) >= 2, what="queued, validating")
+        s.advance(1.5)
+        receiver.wait_for(lambda: len(receiver.received) >= 4, what="both in_progress")
+        s.advance(2)
+        receiver.wait_for(lambda: len(receiver.received) >= 6, what="6 events")
+        assert d.stop() == 0
+    finally:
+        d.kill()
+        receiver.down()
+    got = [(e["type"], e["data"]["id"]) for e in receiver.events()]
+    assert got.count(("response.completed", "resp_ok")) == 1
+    assert sorted(set(got)) == [
+        ("batch.failed", "batch_busy"),
+        ("batch.in_progress", "batch_busy"),
+        ("batch.validating", "batch_busy"),
+        ("response.completed", "resp_ok"),
+        ("response.in_progress", "resp_ok"),
+        ("response.queued", "resp_ok"),
+    ]
+    assert all(e["data"]["object"] in ("response", "batch") for e in receiver.events())
+    assert receiver.rejected == []
