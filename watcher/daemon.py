@@ -220,6 +220,8 @@ async def serve(
             if settings.http is not None
             else None
         )
+        if settings.state.url is not None:
+            raise ConfigError("state.url: the daemon does not run on PostgreSQL yet; use path")
         store = Store(settings.state.path)
         stack.callback(store.close)
         astore = AsyncStore.wrap(store)  # SQLite off the event loop, for every part
