@@ -67,12 +67,3 @@ def test_bad_state_settings_exit_78_naming_the_field(
     assert result.returncode == 78
     assert field in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert PASSWORD not in result.stderr
-
-
-def test_run_on_a_url_says_it_is_not_wired_yet(tmp_path: Path) -> None:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[api]\nbase_url = "http://127.0.0.1:9/v1"\n[state]\nurl = "{URL}"\n')
-    result = run_cli("run", "--config", str(cfg), cwd=tmp_path, OPENAI_API_KEY=KEY)
-    assert result.returncode == 78, result.stderr
-    assert "state.url" in result.stderr
-    assert not (tmp_path / "runstep-watcher.db").exists()  # no SQLite file on the side
