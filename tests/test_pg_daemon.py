@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
 from tests.proc import Daemon, event_pairs
 from tests.test_e2e import ALL_RUNS, SCENARIO, Expected, caught_up, check_events, config
+from watcher.migrations_pg import LATEST
 
 
 def _pg_config(tmp_path: Path, base_url: str, server: PgServer) -> tuple[Path, PgServer]:
@@ -50,4 +51,4 @@ def test_run_on_postgresql_reports_once_and_restarts_without_repeats(
     finally:
         second.kill()
     assert not list(tmp_path.glob("*.db*"))  # no SQLite file on the side
-    assert db.psql("SELECT MAX(version) FROM schema_steps").strip() == "3"
+    assert db.psql("SELECT MAX(version) FROM schema_steps").strip() == str(LATEST)

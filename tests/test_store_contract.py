@@ -81,14 +81,15 @@ async def _events_and_outbox(store: StateStore) -> list[Any]:
     for t, r in (("thread_a", "run_1"), ("thread_b", "run_2")):
         await store.add_run_watch(t, r, "api")
     sinks = ["stdout", "webhook"]
-    for i, status in enumerate(("queued", "in_progress", "completed")):
+    statuses = ("queued", "in_progress", "completed")
+    for i, status in enumerate(statuses):
         for t, r in (("thread_a", "run_1"), ("thread_b", "run_2")):
             ev = _event(t, r, r, status, 1000 + i)
             seqs = await store.record(
                 t,
                 r,
                 [ev],
-                {r: ObjectState(status, frozenset({status}))},
+                {r: ObjectState(status, frozenset(statuses[: i + 1]))},  # as `detect` does
                 cursor=f"c{i}",
                 done=status == "completed",
                 sinks=sinks,

@@ -146,6 +146,19 @@ ALTER TABLE run_watches ADD COLUMN done_at DOUBLE PRECISION;
 CREATE INDEX run_watches_done ON run_watches (done_at) WHERE done = 1;
 """
 
+# Replicas: who polls a watch (`run_id` '' for a thread watch) until when (`store_pg_leases`).
+_LEASES = """
+CREATE TABLE watch_leases (
+    thread_id TEXT COLLATE "C" NOT NULL,
+    run_id TEXT COLLATE "C" NOT NULL,
+    owner TEXT,
+    expires_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+    PRIMARY KEY (thread_id, run_id)
+);
+CREATE INDEX watch_leases_expiry ON watch_leases (expires_at);
+CREATE INDEX watch_leases_owner ON watch_leases (owner);
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class PgStep:
@@ -159,6 +172,7 @@ STEPS = (
     PgStep(1, "the first release's schema", _SCHEMA_1),
     PgStep(2, "outbox heads and counts, kept by a trigger", _OUTBOX),
     PgStep(3, "run_watches.done_at, for retention", _DONE_AT),
+    PgStep(4, "watch_leases, for replicas", _LEASES),
 )
 LATEST = STEPS[-1].version
 

@@ -21,6 +21,7 @@ from watcher.retention import BATCH, KEPT_SOURCES
 from watcher.statefile import StateError
 from watcher.store_pg_base import Conn
 from watcher.store_pg_events import PgEventTables
+from watcher.store_pg_leases import PgLeaseTables
 from watcher.store_pg_outbox import PgOutboxTables
 from watcher.store_pg_watches import PgWatchTables
 from watcher.store_protocol import StateStore
@@ -31,7 +32,7 @@ __all__ = ["PgStore"]
 CONNECT_TIMEOUT = 30.0  # seconds for the first connection at start
 
 
-class PgStore(PgWatchTables, PgEventTables, PgOutboxTables):
+class PgStore(PgWatchTables, PgEventTables, PgOutboxTables, PgLeaseTables):
     """One PostgreSQL database, at the latest schema once open."""
 
     def __init__(self, pool: AsyncConnectionPool[Conn], where: str) -> None:

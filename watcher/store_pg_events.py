@@ -6,8 +6,8 @@ import json
 import time
 from collections.abc import Sequence
 
-from watcher.events import Event
-from watcher.store_pg_base import PgTables
+from watcher.events import Event, event_id
+from watcher.store_pg_base import Conn, PgTables
 from watcher.store_records import PendingEvent
 from watcher.transitions import ObjectState
 
@@ -35,20 +35,19 @@ class PgEventTables(PgTables):
         deadlines: dict[str, float] | None = None,
         bodies: Sequence[str] | None = None,
     ) -> list[int]:
-        """In one transaction: new statuses, the events with a delivery per sink, the cursor."""
+        """In one transaction: new statuses, the events with a delivery per sink, the cursor.
+
+        Replicas: the objects' rows are locked first, and an event whose status another
+        process has recorded meanwhile is left out, its seq 0 (that process emits it).
+        """
         seqs: list[int] = []
         encoded = bodies if bodies is not None else [ev.to_json() for ev in events]
         async with self._tx() as conn:
-            await conn.cursor().executemany(
-                "INSERT INTO objects (object_id, thread_id, run_id, status, seen)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (object_id) DO UPDATE"
-                " SET status = excluded.status, seen = excluded.seen",
-                [
-                    (oid, thread_id, run_id, st.status, json.dumps(sorted(st.seen)))
-                    for oid, st in updates.items()
-                ],
-            )
+            recorded = await _claim(conn, thread_id, run_id, updates)
             for ev, body in zip(events, encoded, strict=True):
+                if ev.id in recorded:
+                    seqs.append(0)
+                    continue
                 cur = await conn.execute(
                     "INSERT INTO events (event_id, thread_id, run_id, type, body, created_at)"
                     " VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq",
@@ -94,3 +93,36 @@ class PgEventTables(PgTables):
                 " (SELECT 1 FROM deliveries d WHERE d.seq = e.seq)",
                 (seqs,),
             )
+
+
+async def _claim(
+    conn: Conn, thread_id: str, run_id: str, updates: dict[str, ObjectState]
+) -> set[str]:
+    """The objects' new statuses written, their rows locked to the end of the transaction;
+    the ids of events another process recorded first (statuses already in `seen`)."""
+    if not updates:
+        return set()
+    ids = list(updates)
+    seen = [json.dumps(sorted(updates[o].seen)) for o in ids]
+    cur = await conn.execute(
+        "INSERT INTO objects (object_id, thread_id, run_id, status, seen)"
+        " SELECT o, %s, %s, s, n FROM unnest(%s::text[], %s::text[], %s::text[]) AS u(o, s, n)"
+        " ON CONFLICT (object_id) DO NOTHING RETURNING object_id",
+        (thread_id, run_id, ids, [updates[o].status for o in ids], seen),
+    )
+    created = {o for (o,) in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT object_id, seen FROM objects WHERE object_id = ANY(%s) FOR UPDATE",
+        ([o for o in ids if o not in created],),
+    )
+    recorded: set[str] = set()
+    for oid, raw in await cur.fetchall():
+        before = frozenset(json.loads(raw))
+        recorded |= {event_id(oid, status) for status in before}
+        new = updates[oid]
+        if not new.seen <= before:  # something this process saw first
+            await conn.execute(
+                "UPDATE objects SET status = %s, seen = %s WHERE object_id = %s",
+                (new.status, json.dumps(sorted(before | new.seen)), oid),
+            )
+    return recorded
