@@ -58,6 +58,7 @@ def test_sqlite_stays_the_default(tmp_path: Path) -> None:
         (f'url = "{URL}"\npath = "x.db"', "path:"),
         (f'url = "postgresql://watcher:{PASSWORD}@db.example/w"', "url:"),
         ('url = "mysql://db.example/w"', "url:"),
+        (f'url = "{URL}"\npassword = "{PASSWORD}"', "state.password:"),
     ],
 )
 def test_bad_state_settings_exit_78_naming_the_field(

@@ -162,6 +162,11 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
         credential="http-token",
     )
     state = _section(raw, "state")
+    if "password" in state:
+        raise ConfigError(
+            "state.password: secrets do not belong in the config file; "
+            "use password_file, $PGPASSWORD or the state-password credential"
+        )
     if state.get("url"):
         _overlay_secret(
             raw,
