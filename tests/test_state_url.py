@@ -68,3 +68,12 @@ def test_bad_state_settings_exit_78_naming_the_field(
     assert result.returncode == 78
     assert field in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert PASSWORD not in result.stderr
+
+
+def test_outbox_on_a_url_config_refuses_rather_than_read_another_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[state]\nurl = "{URL}"\n')
+    result = run_cli("outbox", "list", "--config", str(cfg), cwd=tmp_path, OPENAI_API_KEY=KEY)
+    assert result.returncode == 78, result.stderr
+    assert "state.url" in result.stderr
+    assert not list(tmp_path.glob("*.db*"))

@@ -317,6 +317,8 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
 
     path = _config_path(args)
     settings = load_settings(path, os.environ, {"state.path": args.state}, require_key=False)
+    if settings.state.url is not None:  # not the default file beside it, silently
+        raise ConfigError("state.url: `outbox` reads a SQLite state file only (--state FILE)")
     store = Store(settings.state.path)
     try:
         if args.outbox_command == "list":
