@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TextIO
 
@@ -155,6 +156,20 @@ async def _report_status(notify: Notify, status: Callable[[], str]) -> None:
 PAUSE_KEY = "api_pause_until"
 
 
+class SavedMeta(Protocol):
+    def get_meta(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """Values read from the store before (whichever backend), for a sync reader."""
+
+    values: dict[str, str | None]
+
+    def get_meta(self, key: str) -> str | None:
+        return self.values.get(key)
+
+
 class PauseKeeper:
     """A 429 pause that has not run out goes on after a restart: the limit has not reset.
 
@@ -162,9 +177,9 @@ class PauseKeeper:
     is written by `run` through the store's own thread, never beside its transactions.
     """
 
-    def __init__(self, gate: RateGate, saved: str | None) -> None:
+    def __init__(self, gate: RateGate, store: SavedMeta) -> None:
         try:
-            left = gate.restore_pause(float(saved or 0.0))
+            left = gate.restore_pause(float(store.get_meta(PAUSE_KEY) or 0.0))
         except ValueError:
             left = 0.0
         if left > 0:
@@ -243,7 +258,7 @@ async def serve(
             rate=settings.poll.max_requests_per_second,
             low_water=settings.poll.max_concurrency,
         )
-        pause_keeper = PauseKeeper(gate, await astore.get_meta(PAUSE_KEY))
+        pause_keeper = PauseKeeper(gate, _Saved({PAUSE_KEY: await astore.get_meta(PAUSE_KEY)}))
         client = ApiClient(
             settings.api,
             settings.retry,
