@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -59,6 +59,20 @@ class AsyncStore:
             return await anyio.to_thread.run_sync(fn, limiter=limiter)
         except sqlite3.Error as exc:
             raise StoreError(f"state file {self.path}: {exc}") from exc
+
+    async def write_then_mark(
+        self, sink: str, write: Callable[[], None], seqs: Sequence[int]
+    ) -> None:
+        """`write()` the events, then mark them delivered to `sink`, in one turn of the
+        store's thread: no other store call queues between the two, so a crash repeats
+        (same ids) at most the batch being marked, not every batch waiting for its turn."""
+        store = self.sync
+
+        def both() -> None:
+            write()
+            store.mark_delivered(sink, seqs)
+
+        await self.run(both)
 
     async def prune(self, cutoff: float) -> AsyncIterator[int]:
         """`Store.prune`, each batch (one transaction) in its own turn on the thread."""

@@ -206,6 +206,8 @@ def _secrets(settings: Settings) -> list[str | None]:
     found = [api.api_key.get_secret_value() if api.api_key else None]
     found += [s.get_secret_value() for s in hook.secret] if hook else []
     found += [http.token.get_secret_value()] if http and http.token else []
+    pg = settings.state.password
+    found += [pg.get_secret_value()] if pg else []
     password = urlsplit(api.proxy.get_secret_value()).password if api.proxy else None
     found += [password, unquote(password)] if password else []
     return found
@@ -222,7 +224,8 @@ def _notifier() -> Notify | None:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": args.state})
     _configure_logs(args, settings.log.level, _secrets(settings))
-    hold_lock(settings.state.path)  # one daemon per state file, for the process's life
+    if settings.state.url is None:  # replicas share a database; a file has one daemon
+        hold_lock(settings.state.path)  # one daemon per state file, for the process's life
     if not settings.watch:
         log.warning("no [[watch]] in the config: only watches already in the state file run")
 
@@ -331,6 +334,8 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
 
     path = _config_path(args)
     settings = load_settings(path, os.environ, {"state.path": args.state}, require_key=False)
+    if settings.state.url is not None:  # not the default file beside it, silently
+        raise ConfigError("state.url: `outbox` reads a SQLite state file only (--state FILE)")
     store = Store(settings.state.path)
     try:
         if args.outbox_command == "list":

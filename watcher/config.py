@@ -303,6 +303,26 @@ class StdoutSettings(_Section):
 class StateSettings(_Section):
     path: Path = Path("runstep-watcher.db")
     retention: float = Field(604800.0, gt=0)  # seconds a finished run is kept (7 days)
+    # PostgreSQL instead of the SQLite file (`path`): postgresql://user@host/db
+    url: str | None = None
+    password: SecretStr | None = None  # from password_file, $PGPASSWORD or a credential
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> StateSettings:
+        if self.url is None:
+            return self
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"url: must be a postgresql:// URL (got {mask_url(self.url)!r})")
+        if parts.password is not None:
+            raise ValueError(
+                "url: a password does not belong in the URL; use password_file, "
+                "$PGPASSWORD or the state-password credential"
+            )
+        if "path" in self.model_fields_set:
+            raise ValueError("path: set either path (SQLite) or url (PostgreSQL), not both")
+        return self
 
 
 class LogSettings(_Section):
@@ -397,4 +417,6 @@ class Settings(_Section):
                     section[key] = mask_url(section[key])
             section["headers"] = dict.fromkeys(section["headers"], MASK)
         data["api"]["query"] = dict.fromkeys(data["api"]["query"], MASK)
+        if data["state"]["url"] is not None:
+            data["state"]["url"] = mask_url(data["state"]["url"])
         return data

@@ -162,7 +162,21 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
         credential="http-token",
     )
     state = _section(raw, "state")
-    if "path" not in state and env.get("STATE_DIRECTORY"):
+    if "password" in state:
+        raise ConfigError(
+            "state.password: secrets do not belong in the config file; "
+            "use password_file, $PGPASSWORD or the state-password credential"
+        )
+    if state.get("url"):
+        _overlay_secret(
+            raw,
+            env,
+            section="state",
+            key="password",
+            env_name="PGPASSWORD",
+            credential="state-password",
+        )
+    elif "path" not in state and env.get("STATE_DIRECTORY"):
         # systemd may pass several colon-separated directories: the first is ours
         state["path"] = str(Path(env["STATE_DIRECTORY"].split(":")[0]) / "state.db")
     if env.get("RUNSTEP_WATCHER_LOG_LEVEL"):
@@ -173,6 +187,8 @@ def _overlay(raw: dict[str, Any], env: Mapping[str, str], flags: Mapping[str, An
             continue
         section, key = dotted.split(".", 1)
         _section(raw, section)[key] = value
+        if dotted == "state.path":  # `--state FILE` (or `watch`'s memory): SQLite, whatever url
+            _section(raw, "state").pop("url", None)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -12,7 +12,8 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import ExitStack
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, TextIO
 
@@ -32,7 +33,7 @@ from watcher.notify import watchdog_loop
 from watcher.ratelimit import RateGate
 from watcher.scheduler import TICK, Scheduler
 from watcher.sinks import JsonLinesSink, LineSink
-from watcher.store import Store
+from watcher.state_backend import open_state
 from watcher.store_protocol import StoreError
 
 if TYPE_CHECKING:
@@ -155,6 +156,20 @@ async def _report_status(notify: Notify, status: Callable[[], str]) -> None:
 PAUSE_KEY = "api_pause_until"
 
 
+class SavedMeta(Protocol):
+    def get_meta(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """Values read from the store before (whichever backend), for a sync reader."""
+
+    values: dict[str, str | None]
+
+    def get_meta(self, key: str) -> str | None:
+        return self.values.get(key)
+
+
 class PauseKeeper:
     """A 429 pause that has not run out goes on after a restart: the limit has not reset.
 
@@ -162,7 +177,7 @@ class PauseKeeper:
     is written by `run` through the store's own thread, never beside its transactions.
     """
 
-    def __init__(self, gate: RateGate, store: Store) -> None:
+    def __init__(self, gate: RateGate, store: SavedMeta) -> None:
         try:
             left = gate.restore_pause(float(store.get_meta(PAUSE_KEY) or 0.0))
         except ValueError:
@@ -213,16 +228,14 @@ async def serve(
     notify = notify or _Silent()
     clock = AnyioClock()
     metrics = Metrics()
-    with ExitStack() as stack:
+    async with AsyncExitStack() as stack:
         # the endpoint's port first: "in use" is an exit code before anything starts
         http_sock = (
             stack.enter_context(listen_socket(settings.http.host, settings.http.port))
             if settings.http is not None
             else None
         )
-        store = Store(settings.state.path)
-        stack.callback(store.close)
-        astore = AsyncStore.wrap(store)  # SQLite off the event loop, for every part
+        astore = await open_state(settings.state, stack)  # SQLite off the event loop, or PG
         sinks: list[LineSink] = []
         observers: list[Observer] = []
         if json_out and settings.stdout.enabled:
@@ -239,13 +252,13 @@ async def serve(
         if settings.webhook is not None and not exit_when_done:
             from watcher.webhook import WebhookSink
 
-            webhook = WebhookSink(settings.webhook, store, clock, metrics=metrics)
+            webhook = WebhookSink(settings.webhook, astore, clock, metrics=metrics)
         gate = RateGate(
             clock,
             rate=settings.poll.max_requests_per_second,
             low_water=settings.poll.max_concurrency,
         )
-        pause_keeper = PauseKeeper(gate, store)
+        pause_keeper = PauseKeeper(gate, _Saved({PAUSE_KEY: await astore.get_meta(PAUSE_KEY)}))
         client = ApiClient(
             settings.api,
             settings.retry,

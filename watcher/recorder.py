@@ -7,6 +7,7 @@ Recorded first, written after: a crash in between leaves the events pending, and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 from watcher.astore import AsyncStore
@@ -74,34 +75,26 @@ class Recorder:
     async def emit(
         self, events: Sequence[Event], bodies: Sequence[str], seqs: Sequence[int]
     ) -> None:
-        if not events:
+        # seq 0: another replica recorded that change first (PostgreSQL); it prints it
+        kept = [(ev, body, seq) for ev, body, seq in zip(events, bodies, seqs, strict=True) if seq]
+        if not kept:
             return
+        events = [ev for ev, _, _ in kept]
+        bodies = [body for _, body, _ in kept]
+        seqs = [seq for _, _, seq in kept]
         for outbox in self.outboxes:
             outbox.wake()
         if self.metrics is not None:
             for ev in events:
                 self.metrics.events.labels(type=event_label(ev.type)).inc()
         for sink in self.sinks:
-            await self._write_and_mark(sink, bodies, seqs)
-
-    async def _write_and_mark(
-        self, sink: LineSink, bodies: Sequence[str], seqs: Sequence[int]
-    ) -> None:
-        """Write, then mark delivered, in one turn of the store's thread: no other store
-        call queues between the two, so a crash can repeat (same ids) only what the last
-        mark had not committed, not every batch waiting for its turn."""
-        store = self.store.sync
-
-        def both() -> None:
-            sink.write(bodies)
-            store.mark_delivered(sink.name, seqs)
-
-        await self.store.run(both)
+            await self.store.write_then_mark(sink.name, partial(sink.write, bodies), seqs)
 
     async def flush_pending(self) -> None:
         """Events recorded but not yet written (a crash in between): write them first."""
         for sink in self.sinks:
             while pending := await self.store.pending(sink.name):
-                await self._write_and_mark(
-                    sink, [p.body for p in pending], [p.seq for p in pending]
+                bodies = [p.body for p in pending]
+                await self.store.write_then_mark(
+                    sink.name, partial(sink.write, bodies), [p.seq for p in pending]
                 )
