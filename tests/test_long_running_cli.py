@@ -4,6 +4,7 @@ as a process against the simulator (manual clock), configured, discovered, `watc
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -117,7 +118,9 @@ def test_bad_watch_entries_exit_78_naming_the_field(tmp_path, entry, field):
 
 
 def test_configured_and_discovered_once_each_and_no_repeats_after_restart(sim, tmp_path):
-    s = sim(RAW)
+    # clock 0 ten seconds ago: batch_old's created_at (whole seconds) falls before the
+    # watch began, never in the same second as the daemon's start
+    s = sim({**RAW, "epoch": int(time.time()) - 10})
     s.advance(5)  # batch_old failed before the watch began; batch_busy is still active
     cfg = config(
         tmp_path,
