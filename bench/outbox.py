@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from watcher.store import Store
-from watcher.webhook import RELEASE_BATCH, SINK
+from watcher.delivery.webhook import RELEASE_BATCH, SINK
+from watcher.state.store import Store
 
 OLD_DUE_HEADS = (
     "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"

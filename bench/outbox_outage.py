@@ -33,10 +33,10 @@ import structlog
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests.receiver
 
 from tests.receiver import Receiver
-from watcher.config import WebhookSettings
-from watcher.events import Event
-from watcher.store import Store
-from watcher.webhook import SINK, WebhookSink
+from watcher.config.settings import WebhookSettings
+from watcher.core.events import Event
+from watcher.delivery.webhook import SINK, WebhookSink
+from watcher.state.store import Store
 
 SECRET = "whsec_" + base64.b64encode(b"b" * 32).decode()
 GIVE_UP = {False: 30.0, True: 60.0}  # short outages, the hour

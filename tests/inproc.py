@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 
 from tests.fakes import FakeClock
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings
-from watcher.ratelimit import RateGate
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings
 
 
 class Lines:

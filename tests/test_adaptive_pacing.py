@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from tests.fakes import FakeClock, VirtualClock
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings
-from watcher.errors import ApiError
-from watcher.rate_headers import RateHint
-from watcher.ratelimit import BETA, RateGate
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import BETA, RateGate
+from watcher.config.settings import ApiSettings, RetrySettings
+from watcher.core.errors import ApiError
+from watcher.core.rate_headers import RateHint
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.limiter import TokenBucket, format_duration
 from watcher.simulator.scenario import generate_scenario

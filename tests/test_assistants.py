@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from tests.fakes import FakeClock
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings
-from watcher.ratelimit import RateGate
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
 from watcher.sources import assistants

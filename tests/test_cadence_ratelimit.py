@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes import FakeClock
-from watcher.cadence import next_delay
-from watcher.config import PollSettings
-from watcher.ratelimit import RateGate
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import PollSettings
+from watcher.core.cadence import next_delay
 
 POLL = PollSettings(interval=1.0, max_interval=8.0, idle_after=5.0)
 

@@ -7,9 +7,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.fakes import FakeClock
-from watcher.client import ApiClient, classify, parse_retry_after
-from watcher.config import ApiSettings, RetrySettings
-from watcher.errors import (
+from watcher.api.client import ApiClient, classify, parse_retry_after
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings
+from watcher.core.errors import (
     AuthError,
     BadResponseError,
     NotFoundError,
@@ -17,7 +18,6 @@ from watcher.errors import (
     RateLimitedError,
     TransientError,
 )
-from watcher.ratelimit import RateGate
 from watcher.sources.assistants import ASSISTANTS
 
 KEY = "sk-test-SECRET-0123456789"

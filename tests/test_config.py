@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import run_cli
-from watcher.config import ConfigError
-from watcher.config_file import load_settings
+from watcher.config.config_file import load_settings
+from watcher.config.settings import ConfigError
 
 KEY = "sk-config-SECRET-abcdef123456"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli import run_cli
-from watcher.config import ConfigError
-from watcher.config_file import load_settings
+from watcher.config.config_file import load_settings
+from watcher.config.settings import ConfigError
 
 KEY = "sk-exposure-SECRET-abcdef123456"
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -19,10 +19,10 @@ import pytest
 from tests.cli import env, popen_cli, run_cli
 from tests.proc import Daemon
 from watcher import __version__
-from watcher.config import Settings
-from watcher.events import Event
-from watcher.store import Store
-from watcher.webhook import SINK
+from watcher.config.settings import Settings
+from watcher.core.events import Event
+from watcher.delivery.webhook import SINK
+from watcher.state.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "example.toml"

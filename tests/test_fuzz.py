@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import FakeClock
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings
-from watcher.errors import ApiError
-from watcher.events import event_id
-from watcher.ratelimit import RateGate
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings
+from watcher.core.errors import ApiError
+from watcher.core.events import event_id
+from watcher.core.transitions import ObjectState, Observed, detect
 from watcher.sources import assistants
-from watcher.transitions import ObjectState, Observed, detect
 
 STATUSES = [
     "queued",

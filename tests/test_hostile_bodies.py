@@ -16,13 +16,13 @@ from tests.fakes import FakeClock
 from tests.hostile import HostileServer, head, json_answer
 from tests.proc import Daemon
 from tests.test_production import free_port
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings, WebhookSettings
-from watcher.errors import BadResponseError, TransientError
-from watcher.ratelimit import RateGate
-from watcher.store import Store
-from watcher.transitions import Observed, detect
-from watcher.webhook import SINK, WebhookSink
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings, WebhookSettings
+from watcher.core.errors import BadResponseError, TransientError
+from watcher.core.transitions import Observed, detect
+from watcher.delivery.webhook import SINK, WebhookSink
+from watcher.state.store import Store
 
 RUN = {"id": "run_a", "object": "thread.run", "status": "in_progress", "thread_id": "thread_a"}
 

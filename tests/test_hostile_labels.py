@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_hostile_paging import Hostile, settings
 from tests.test_production import free_port
-from watcher.daemon import serve
+from watcher.service.daemon import serve
 
 pytestmark = pytest.mark.anyio
 

@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from structlog.testing import capture_logs
 
-from watcher.config import Settings
-from watcher.daemon import serve
+from watcher.config.settings import Settings
+from watcher.service.daemon import serve
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.cli import run_cli
 from tests.hostile import HostileServer, json_answer
 from tests.proc import Daemon, event_pairs
-from watcher.scrub import forms
+from watcher.core.scrub import forms
 
 KEY = "sk-hostile-SECRET-5e4d3c2b1a"
 SCENARIO = {

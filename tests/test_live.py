@@ -13,8 +13,8 @@ from rich.console import Console
 
 from tests.cli import env
 from tests.term import run_on_pty, screen
-from watcher.live import LiveView
-from watcher.transitions import Observed
+from watcher.core.transitions import Observed
+from watcher.watching.live import LiveView
 
 
 def obj(kind, oid, status, **data):

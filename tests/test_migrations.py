@@ -12,10 +12,10 @@ import pytest
 
 from tests.cli import run_cli
 from tests.test_state_errors import config
-from watcher.astore import AsyncStore
-from watcher.migrations import LATEST, STEPS
-from watcher.store import StateError, Store
-from watcher.store_protocol import StoreError
+from watcher.state.astore import AsyncStore
+from watcher.state.migrations import LATEST, STEPS
+from watcher.state.store import StateError, Store
+from watcher.state.store_protocol import StoreError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state-v1.db"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-import watcher.notify
+import watcher.service.notify
 from tests.proc import Daemon, event_pairs
-from watcher.notify import Notifier, watchdog_loop
+from watcher.service.notify import Notifier, watchdog_loop
 
 SENTINEL = "STATUS=sentinel"
 
@@ -108,7 +108,7 @@ def test_without_notify_socket_everything_is_a_no_op(monkeypatch):
     def no_socket(*args, **kwargs):
         raise AssertionError("a socket was opened without NOTIFY_SOCKET")
 
-    monkeypatch.setattr(watcher.notify.socket, "socket", no_socket)
+    monkeypatch.setattr(watcher.service.notify.socket, "socket", no_socket)
     n = Notifier.from_env({"WATCHDOG_USEC": "30000000"}, os.getpid())
     assert n.watchdog_interval is None
     n.ready()

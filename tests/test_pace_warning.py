@@ -10,16 +10,16 @@ import pytest
 from prometheus_client import generate_latest
 from structlog.testing import capture_logs
 
-from watcher.app import Watcher
-from watcher.client import ApiClient
-from watcher.clock import AnyioClock
-from watcher.config import Settings
-from watcher.metrics import Metrics
-from watcher.pacing import PaceMonitor
-from watcher.ratelimit import RateGate
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import Settings
+from watcher.core.clock import AnyioClock
+from watcher.core.pacing import PaceMonitor
+from watcher.service.metrics import Metrics
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import generate_scenario
-from watcher.store import Store
+from watcher.state.store import Store
+from watcher.watching.app import Watcher
 
 
 def observe(pace: PaceMonitor, start: float, end: float, gap: float) -> list[bool]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
 from tests.proc import Daemon, event_pairs
 from tests.test_e2e import ALL_RUNS, SCENARIO, Expected, caught_up, check_events, config
-from watcher.migrations_pg import LATEST
+from watcher.state.migrations_pg import LATEST
 
 
 def _pg_config(tmp_path: Path, base_url: str, server: PgServer) -> tuple[Path, PgServer]:

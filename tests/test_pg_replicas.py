@@ -11,9 +11,9 @@ import anyio
 import pytest
 
 from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
-from watcher.events import Event, event_id
-from watcher.store_pg import PgStore
-from watcher.transitions import ObjectState
+from watcher.core.events import Event, event_id
+from watcher.core.transitions import ObjectState
+from watcher.state.store_pg import PgStore
 
 _names = itertools.count()
 

@@ -9,8 +9,8 @@ import httpx
 
 from tests import test_production as prod
 from tests.proc import Daemon
-from watcher.store import Store
-from watcher.transitions import Observed, detect
+from watcher.core.transitions import Observed, detect
+from watcher.state.store import Store
 
 
 def observed(run_id, oid, status, kind="thread.run.step"):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from watcher.clock import AnyioClock
-from watcher.notify import watchdog_loop
-from watcher.scheduler import Scheduler
+from watcher.core.clock import AnyioClock
+from watcher.service.notify import watchdog_loop
+from watcher.watching.scheduler import Scheduler
 
 pytestmark = pytest.mark.anyio
 

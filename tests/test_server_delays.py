@@ -15,14 +15,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.fakes import FakeClock
-from watcher.astore import AsyncStore
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings, WebhookSettings
-from watcher.daemon import PauseKeeper
-from watcher.rate_headers import MAX_SERVER_DELAY, parse_duration, parse_rate_hint
-from watcher.ratelimit import RateGate
-from watcher.store import Store
-from watcher.webhook import SINK, WebhookSink
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings, WebhookSettings
+from watcher.core.rate_headers import MAX_SERVER_DELAY, parse_duration, parse_rate_hint
+from watcher.delivery.webhook import SINK, WebhookSink
+from watcher.service.daemon import PauseKeeper
+from watcher.state.astore import AsyncStore
+from watcher.state.store import Store
 
 pytestmark = pytest.mark.anyio
 START = 1000.0

@@ -379,7 +379,7 @@ def test_a_scenario_of_long_running_objects_only():
 
 
 def test_ids_are_valid_and_their_prefix_names_the_kind():
-    from watcher.ids import is_valid_id
+    from watcher.core.ids import is_valid_id
 
     for object_id, kind in [
         ("resp_677efb5139a88190b512bc3fef8e535d", "response"),

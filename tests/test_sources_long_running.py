@@ -7,17 +7,17 @@ import pytest
 
 from tests.fakes import FakeClock
 from tests.inproc import Lines, sim_client
-from watcher.app import Watcher
-from watcher.client import ApiClient
-from watcher.config import Settings
-from watcher.errors import NotFoundError
+from watcher.api.client import ApiClient
+from watcher.config.settings import Settings
+from watcher.core.errors import NotFoundError
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
 from watcher.sources.base import Source
 from watcher.sources.kinds import TYPES, type_of_id
 from watcher.sources.single import SOURCES
-from watcher.store import Store
-from watcher.watch_state import RunState
+from watcher.state.store import Store
+from watcher.watching.app import Watcher
+from watcher.watching.watch_state import RunState
 
 pytestmark = pytest.mark.anyio
 

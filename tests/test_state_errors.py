@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from tests.cli import run_cli
-from watcher.store import SCHEMA_VERSION, Store
+from watcher.state.store import SCHEMA_VERSION, Store
 
 KEY = "sk-state-SECRET-1234567890"
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 
 from tests.fakes import FakeClock
-from watcher.app import Watcher
-from watcher.client import ApiClient
-from watcher.config import ApiSettings, RetrySettings, Settings
-from watcher.ratelimit import RateGate
+from watcher.api.client import ApiClient
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings, Settings
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
-from watcher.store import Store
+from watcher.state.store import Store
+from watcher.watching.app import Watcher
 
 pytestmark = pytest.mark.anyio
 

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from watcher.store import SCHEMA_VERSION, StateError, Store
-from watcher.transitions import ObjectState, Observed, detect
+from watcher.core.transitions import ObjectState, Observed, detect
+from watcher.state.store import SCHEMA_VERSION, StateError, Store
 
 
 def observed(oid, status, kind="thread.run.step"):

@@ -17,13 +17,13 @@ import anyio
 import pytest
 
 from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
-from watcher.astore import AsyncStore
-from watcher.events import Event, event_id
-from watcher.migrations_pg import LATEST as PG_LATEST
-from watcher.store import Store
-from watcher.store_pg import PgStore
-from watcher.store_protocol import StateStore
-from watcher.transitions import ObjectState
+from watcher.core.events import Event, event_id
+from watcher.core.transitions import ObjectState
+from watcher.state.astore import AsyncStore
+from watcher.state.migrations_pg import LATEST as PG_LATEST
+from watcher.state.store import Store
+from watcher.state.store_pg import PgStore
+from watcher.state.store_protocol import StateStore
 
 _names = itertools.count()
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from tests.cli import env, run_cli
 from tests.hostile_api import HostileApi
-from watcher.events import Event
-from watcher.store import Store
-from watcher.webhook import SINK
+from watcher.core.events import Event
+from watcher.delivery.webhook import SINK
+from watcher.state.store import Store
 
 TITLE = "\x1b]0;PWNED\x07"  # retitles a terminal
 CLEAR = "\x1b[2J\x1b[H"  # clears it

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from watcher.events import event_id
-from watcher.transitions import ObjectState, Observed, detect
+from watcher.core.events import event_id
+from watcher.core.transitions import ObjectState, Observed, detect
 
 
 def obs(oid: str, status: str, kind: str = "thread.run.step") -> Observed:

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.proc import Daemon, event_pairs
 from tests.receiver import Receiver
 from tests.upgrade_scenario import SCENARIO, SECRET, STOPPED_AT, config
-from watcher.migrations import LATEST
+from watcher.state.migrations import LATEST
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state-v1.db"
 

@@ -11,12 +11,12 @@ import pytest
 
 from tests.fakes import FakeClock
 from tests.inproc import Lines, sim_client
-from watcher.app import Watcher
-from watcher.config import PollSettings, Settings
-from watcher.scheduler import Scheduler
+from watcher.config.settings import PollSettings, Settings
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
-from watcher.store import Store
+from watcher.state.store import Store
+from watcher.watching.app import Watcher
+from watcher.watching.scheduler import Scheduler
 
 pytestmark = pytest.mark.anyio
 

@@ -12,10 +12,10 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.fakes import FakeClock
 from tests.receiver import Receiver
-from watcher.config import WebhookSettings
-from watcher.store import Store
-from watcher.transitions import Observed, detect
-from watcher.webhook import SINK, WebhookSink, next_attempt_delay, sign
+from watcher.config.settings import WebhookSettings
+from watcher.core.transitions import Observed, detect
+from watcher.delivery.webhook import SINK, WebhookSink, next_attempt_delay, sign
+from watcher.state.store import Store
 
 pytestmark = pytest.mark.anyio
 

@@ -22,9 +22,12 @@ from tests.fakes import FakeClock
 from tests.openai_receiver import OpenAIReceiver
 from tests.openapi_schema import long_running_errors
 from tests.proc import Daemon, event_pairs
-from watcher.config import WebhookSettings
-from watcher.events import event_id
-from watcher.metrics import Metrics
+from watcher.config.settings import WebhookSettings
+from watcher.core.events import event_id
+from watcher.core.transitions import Observed, detect
+from watcher.core.webhook_openai import OPENAI_EVENT_TYPES, openai_body
+from watcher.delivery.webhook import SINK, WebhookSink
+from watcher.service.metrics import Metrics
 from watcher.simulator.kinds import BATCH, FILE_BATCH, FINE_TUNING_JOB, RESPONSE, Kind
 from watcher.simulator.longrunning import (
     BatchSpec,
@@ -33,10 +36,7 @@ from watcher.simulator.longrunning import (
     ResponseSpec,
 )
 from watcher.simulator.longrunning_objects import Shaper
-from watcher.store import Store
-from watcher.transitions import Observed, detect
-from watcher.webhook import SINK, WebhookSink
-from watcher.webhook_openai import OPENAI_EVENT_TYPES, openai_body
+from watcher.state.store import Store
 
 pytestmark = pytest.mark.anyio
 

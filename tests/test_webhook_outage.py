@@ -18,11 +18,11 @@ import pytest
 
 from tests.fakes import FakeClock
 from tests.receiver import Receiver
-from watcher.config import WebhookSettings
-from watcher.store import Store
-from watcher.transitions import Observed, detect
-from watcher.webhook import SINK, WebhookSink
-from watcher.webhook_health import EndpointHealth
+from watcher.config.settings import WebhookSettings
+from watcher.core.transitions import Observed, detect
+from watcher.core.webhook_health import EndpointHealth
+from watcher.delivery.webhook import SINK, WebhookSink
+from watcher.state.store import Store
 
 pytestmark = pytest.mark.anyio
 

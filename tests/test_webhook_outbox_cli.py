@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from tests.cli import run_cli
 from tests.fakes import FakeClock
 from tests.test_webhook_outbox_store import OTHER, record
-from watcher.store import Store
-from watcher.webhook import SINK
+from watcher.delivery.webhook import SINK
+from watcher.state.store import Store
 
 SECRET = "whsec_bmV3LXNlY3JldC1uZXctc2VjcmV0LTEyMzQ1Njc4OTA="
 

@@ -7,9 +7,9 @@ import random
 import sqlite3
 
 from tests.fakes import FakeClock
-from watcher.store import OutboxItem, Store
-from watcher.transitions import Observed, detect
-from watcher.webhook import SINK
+from watcher.core.transitions import Observed, detect
+from watcher.delivery.webhook import SINK
+from watcher.state.store import OutboxItem, Store
 
 OTHER = "stdout"
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from watcher.ids import is_valid_id
+from watcher.core.ids import is_valid_id
 from watcher.simulator.kinds import BATCH, FILE_BATCH, FINE_TUNING_JOB, RESPONSE
 
 __all__ = [

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from watcher.ids import is_valid_id
+from watcher.core.ids import is_valid_id
 from watcher.simulator.longrunning import SCENARIO_KEYS, LongRunning, parse_long_running
 
 __all__ = [

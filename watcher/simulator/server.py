@@ -1,11 +1,11 @@
-"""Serve the simulator on 127.0.0.1 until cancelled (uvicorn, through `watcher.asgi`)."""
+"""Serve the simulator on 127.0.0.1 until cancelled (uvicorn, through `watcher.service.asgi`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from watcher.asgi import serve_asgi
+from watcher.service.asgi import serve_asgi
 
 __all__ = ["serve"]
 

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from watcher.client import ApiClient
+from watcher.api.client import ApiClient
+from watcher.core.transitions import Observed
 from watcher.sources.kinds import Kind
-from watcher.transitions import Observed
 
 __all__ = ["MAX_PAGES", "Discovery", "Kind", "Observation", "Source"]  # Kind: from .kinds
 

@@ -12,10 +12,10 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from watcher.client import ApiClient
-from watcher.paging import PageBudget, pages
+from watcher.api.client import ApiClient
+from watcher.api.paging import PageBudget, pages
+from watcher.core.transitions import Observed
 from watcher.sources.base import MAX_PAGES, Discovery
-from watcher.transitions import Observed
 
 __all__ = ["LOOKBACK_SECONDS", "Listing", "discover"]
 

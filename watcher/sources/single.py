@@ -12,13 +12,13 @@ from typing import Any
 
 import structlog
 
-from watcher.client import ApiClient
-from watcher.errors import BadResponseError
-from watcher.ids import is_valid_id
+from watcher.api.client import ApiClient
+from watcher.core.errors import BadResponseError
+from watcher.core.ids import is_valid_id
+from watcher.core.transitions import Observed
 from watcher.sources.base import Discovery, Kind, Observation
 from watcher.sources.discovery import Listing, discover
 from watcher.sources.kinds import TYPES, ObjectType
-from watcher.transitions import Observed
 
 __all__ = ["SOURCES", "ObjectSource"]
 

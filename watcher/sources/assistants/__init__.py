@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from watcher.client import ApiClient
+from watcher.api.client import ApiClient
 from watcher.sources.assistants.objects import (
     HEADERS,
     KINDS,

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from watcher.ids import is_valid_id
+from watcher.core.ids import is_valid_id
+from watcher.core.transitions import Observed
 from watcher.sources.base import Kind
-from watcher.transitions import Observed
 
 __all__ = [
     "HEADERS",

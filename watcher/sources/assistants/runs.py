@@ -7,9 +7,10 @@ from contextlib import aclosing
 
 import structlog
 
-from watcher.client import ApiClient
-from watcher.errors import BadResponseError
-from watcher.paging import PageBudget, pages
+from watcher.api.client import ApiClient
+from watcher.api.paging import PageBudget, pages
+from watcher.core.errors import BadResponseError
+from watcher.core.transitions import Observed
 from watcher.sources.assistants.objects import (
     HEADERS,
     PAGE,
@@ -20,7 +21,6 @@ from watcher.sources.assistants.objects import (
     parse_object,
 )
 from watcher.sources.base import MAX_PAGES, Observation
-from watcher.transitions import Observed
 
 __all__ = ["observe_run"]
 

@@ -6,7 +6,7 @@ from functools import partial
 
 import structlog
 
-from watcher.client import ApiClient
+from watcher.api.client import ApiClient
 from watcher.sources.assistants.objects import HEADERS, PAGE, RUN, is_terminal, parse_object
 from watcher.sources.base import MAX_PAGES, Discovery
 from watcher.sources.discovery import LOOKBACK_SECONDS, Listing, discover

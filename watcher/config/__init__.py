@@ -1,0 +1,1 @@
+"""The configuration: its model, the file + environment + flags loader, reloads."""

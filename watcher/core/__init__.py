@@ -1,0 +1,1 @@
+"""The pure core: transitions, events, pacing, keys and text helpers; no I/O."""

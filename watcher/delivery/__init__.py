@@ -1,0 +1,1 @@
+"""Delivery: the sinks events go to (stdout, the signed webhook) and the recorder."""

@@ -1,0 +1,1 @@
+"""The service around the watcher: daemon, HTTP API, notify, metrics, logs."""

@@ -1,0 +1,1 @@
+"""The state: the store's interface, its SQLite and PostgreSQL backends, migrations."""

@@ -1,0 +1,133 @@
+"""The webhook outbox: due heads per run, retries, dead letters, replay and purge."""
+
+from __future__ import annotations
+
+from watcher.state.store_base import Tables
+from watcher.state.store_records import OutboxItem
+
+__all__ = ["OutboxTables"]
+
+
+class OutboxTables(Tables):
+    """`deliveries` as a queue, read through `outbox_heads` and `outbox_counts`."""
+
+    def due_heads(self, sink: str, now: float, *, limit: int = 100) -> list[OutboxItem]:
+        """The oldest pending event of each run, if due: a failing one holds back its run only.
+
+        Earliest due first (never tried: due at 0, oldest first); read from the heads index.
+        """
+        rows = self._db.execute(
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+            " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+            " WHERE h.sink = ? AND h.due <= ? ORDER BY h.due, h.seq LIMIT ?",
+            (sink, now, limit),
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    def oldest_head(self, sink: str) -> OutboxItem | None:
+        """The oldest pending event, due or not (the probe of a failing endpoint)."""
+        row = self._db.execute(
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+            " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+            " WHERE h.sink = ? ORDER BY h.seq LIMIT 1",
+            (sink,),
+        ).fetchone()
+        return None if row is None else OutboxItem(*row)
+
+    def next_due(self, sink: str) -> float | None:
+        """When the next head is due (0: now), or None when nothing is pending."""
+        row = self._db.execute(
+            "SELECT MIN(due) FROM outbox_heads WHERE sink = ?", (sink,)
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def release(self, sink: str, now: float, *, limit: int = 500) -> int:
+        """Up to `limit` heads waiting on their schedule due at once (the endpoint answers
+        again), those due soonest first; how many (`limit`: call again for the rest)."""
+        return self._db.execute(
+            "UPDATE deliveries SET next_attempt_at = 0 WHERE sink = ? AND seq IN"
+            " (SELECT seq FROM outbox_heads WHERE sink = ? AND due > ? ORDER BY due LIMIT ?)",
+            (sink, sink, now, limit),
+        ).rowcount
+
+    def note_failure(self, sink: str, seq: int, *, error: str) -> None:
+        """A failed probe: the error is kept; the schedule and the attempts are not touched."""
+        self._db.execute(
+            "UPDATE deliveries SET last_error = ? WHERE sink = ? AND seq = ?",
+            (error[:500], sink, seq),
+        )
+
+    def reschedule(self, sink: str, seq: int, *, at: float, error: str) -> None:
+        self._db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+            " WHERE sink = ? AND seq = ?",
+            (at, error[:500], sink, seq),
+        )
+
+    def mark_dead(self, sink: str, seq: int, *, error: str) -> None:
+        self._db.execute(
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ?"
+            " WHERE sink = ? AND seq = ?",
+            (error[:500], sink, seq),
+        )
+
+    def queue_depth(self, sink: str) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, n FROM outbox_counts WHERE sink = ?", (sink,))
+        depth = {"pending": 0, "dead": 0}
+        depth.update({state: int(n) for state, n in rows})
+        return depth
+
+    def outbox(self, sink: str) -> list[OutboxItem]:
+        rows = self._db.execute(
+            "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM deliveries d JOIN events e ON e.seq = d.seq WHERE d.sink = ? ORDER BY d.seq",
+            (sink,),
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    def purge(self, sink: str, *, before: float | None = None) -> int:
+        """Dead letters dropped (of events created before `before`); how many."""
+        sql = "SELECT seq FROM deliveries WHERE sink = ? AND state = 'dead'"
+        params: list[object] = [sink]
+        if before is not None:
+            sql += " AND seq IN (SELECT seq FROM events WHERE created_at < ?)"
+            params.append(before)
+        with self._tx():
+            seqs = [(seq,) for (seq,) in self._db.execute(sql, params)]
+            self._db.executemany(
+                "DELETE FROM deliveries WHERE sink = ? AND seq = ?",
+                [(sink, seq) for (seq,) in seqs],
+            )
+            self._db.executemany(
+                "DELETE FROM events WHERE seq = ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries WHERE deliveries.seq = events.seq)",
+                seqs,
+            )
+        return len(seqs)
+
+    def replay(
+        self,
+        sink: str,
+        *,
+        deadline: float,
+        event_id: str | None = None,
+        since: float | None = None,
+    ) -> int:
+        """Dead letters back to pending, due at once, with a fresh deadline; how many."""
+        sql = (
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0,"
+            " deadline = ? WHERE sink = ? AND state = 'dead'"
+        )
+        params: list[object] = [deadline, sink]
+        if event_id is not None:
+            sql += " AND seq IN (SELECT seq FROM events WHERE event_id = ?)"
+            params.append(event_id)
+        if since is not None:
+            sql += " AND seq IN (SELECT seq FROM events WHERE created_at >= ?)"
+            params.append(since)
+        return self._db.execute(sql, params).rowcount

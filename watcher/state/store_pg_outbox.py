@@ -1,0 +1,112 @@
+"""The webhook outbox in PostgreSQL, read through `outbox_heads` and `outbox_counts` (kept
+by the trigger of `migrations_pg`), as `store_outbox` in SQLite."""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+from watcher.state.store_pg_base import PgTables
+from watcher.state.store_records import OutboxItem
+
+__all__ = ["PgOutboxTables"]
+
+_ITEM: LiteralString = (
+    "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+    " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+)
+_HEADS: LiteralString = (
+    _ITEM + " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+    " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+)
+
+
+class PgOutboxTables(PgTables):
+    async def due_heads(self, sink: str, now: float, *, limit: int = 100) -> list[OutboxItem]:
+        rows = await self._all(
+            _HEADS + " WHERE h.sink = %s AND h.due <= %s ORDER BY h.due, h.seq LIMIT %s",
+            (sink, now, limit),
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    async def oldest_head(self, sink: str) -> OutboxItem | None:
+        row = await self._one(_HEADS + " WHERE h.sink = %s ORDER BY h.seq LIMIT 1", (sink,))
+        return None if row is None else OutboxItem(*row)
+
+    async def next_due(self, sink: str) -> float | None:
+        row = await self._one("SELECT MIN(due) FROM outbox_heads WHERE sink = %s", (sink,))
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def release(self, sink: str, now: float, *, limit: int = 500) -> int:
+        return await self._exec(
+            "UPDATE deliveries SET next_attempt_at = 0 WHERE sink = %s AND seq IN"
+            " (SELECT seq FROM outbox_heads WHERE sink = %s AND due > %s ORDER BY due LIMIT %s)",
+            (sink, sink, now, limit),
+        )
+
+    async def note_failure(self, sink: str, seq: int, *, error: str) -> None:
+        await self._exec(
+            "UPDATE deliveries SET last_error = %s WHERE sink = %s AND seq = %s",
+            (error[:500], sink, seq),
+        )
+
+    async def reschedule(self, sink: str, seq: int, *, at: float, error: str) -> None:
+        await self._exec(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = %s,"
+            " last_error = %s WHERE sink = %s AND seq = %s",
+            (at, error[:500], sink, seq),
+        )
+
+    async def mark_dead(self, sink: str, seq: int, *, error: str) -> None:
+        await self._exec(
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = %s"
+            " WHERE sink = %s AND seq = %s",
+            (error[:500], sink, seq),
+        )
+
+    async def queue_depth(self, sink: str) -> dict[str, int]:
+        rows = await self._all("SELECT state, n FROM outbox_counts WHERE sink = %s", (sink,))
+        depth = {"pending": 0, "dead": 0}
+        depth.update({state: int(n) for state, n in rows})
+        return depth
+
+    async def outbox(self, sink: str) -> list[OutboxItem]:
+        rows = await self._all(
+            _ITEM + " FROM deliveries d JOIN events e ON e.seq = d.seq WHERE d.sink = %s"
+            " ORDER BY d.seq",
+            (sink,),
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    async def purge(self, sink: str, *, before: float | None = None) -> int:
+        """Dead letters dropped (of events created before `before`); how many."""
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                "DELETE FROM deliveries d USING events e WHERE e.seq = d.seq AND d.sink = %s"
+                " AND d.state = 'dead' AND (%s::float8 IS NULL OR e.created_at < %s)"
+                " RETURNING d.seq",
+                (sink, before, before),
+            )
+            seqs = [int(seq) for (seq,) in await cur.fetchall()]
+            await conn.execute(
+                "DELETE FROM events e WHERE seq = ANY(%s) AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.seq = e.seq)",
+                (seqs,),
+            )
+        return len(seqs)
+
+    async def replay(
+        self,
+        sink: str,
+        *,
+        deadline: float,
+        event_id: str | None = None,
+        since: float | None = None,
+    ) -> int:
+        """Dead letters back to pending, due at once, with a fresh deadline; how many."""
+        return await self._exec(
+            "UPDATE deliveries d SET state = 'pending', attempts = 0, next_attempt_at = 0,"
+            " deadline = %s FROM events e WHERE e.seq = d.seq AND d.sink = %s"
+            " AND d.state = 'dead' AND (%s::text IS NULL OR e.event_id = %s)"
+            " AND (%s::float8 IS NULL OR e.created_at >= %s)",
+            (deadline, sink, event_id, event_id, since, since),
+        )

@@ -1,0 +1,1 @@
+"""The watcher: its registry of watches, the poller, the scheduler, health."""

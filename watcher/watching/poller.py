@@ -1,0 +1,267 @@
+"""The poller: one round of one watch, through its source, into the pure core and out.
+
+`poll_run` asks the watch's source what the object (and its children) look like now,
+`detect` says what changed, the recorder stores and emits it; the return value is the
+delay until the next round (None: the watch ends). `poll_thread` discovers new objects and
+hands them to the registry (`start_run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from watcher.api.client import ApiClient
+from watcher.config.settings import Settings
+from watcher.core.cadence import next_delay
+from watcher.core.clock import Clock
+from watcher.core.errors import ApiError, AuthError, NotFoundError, TransientError
+from watcher.core.pacing import PaceMonitor
+from watcher.core.transitions import Observed, detect
+from watcher.core.urls import mask_url
+from watcher.core.watch_keys import describe
+from watcher.delivery.recorder import Recorder
+from watcher.service.metrics import Metrics
+from watcher.sources.assistants import ASSISTANTS
+from watcher.state.astore import AsyncStore
+from watcher.state.store_protocol import StoreError
+from watcher.watching.health import Health
+from watcher.watching.pace_report import track_pace
+from watcher.watching.scheduler import Scheduler
+from watcher.watching.watch_state import RunOutcome, RunState, ThreadState, WatchTable
+
+__all__ = ["NO_API_MESSAGE", "Observer", "Poller"]
+
+log = structlog.get_logger("watcher.app")  # the logger's name is kept
+
+NO_API_MESSAGE = (
+    "no Assistants API answers at {base_url}: every call so far answered 404. "
+    "OpenAI retired the Assistants API on api.openai.com on 2026-08-26; "
+    "point [api] base_url (or OPENAI_BASE_URL) at an Assistants-compatible server"
+)
+
+#: Sees every object of every poll, changed or not (the live view's latest state).
+Observer = Callable[[Sequence[Observed]], None]
+#: Starts watching a run a discovery watch found: (thread id, run id, include).
+StartRun = Callable[[str, str, Sequence[str] | None], Awaitable[None]]
+
+
+class Poller:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: ApiClient,
+        store: AsyncStore,
+        clock: Clock,
+        table: WatchTable,
+        recorder: Recorder,
+        health: Health,
+        scheduler: Scheduler,
+        start_run: StartRun,
+        observers: list[Observer],
+        metrics: Metrics | None = None,
+        pace: PaceMonitor | None = None,
+        stop_on_error: bool = False,
+    ) -> None:
+        self.settings = settings  # the registry's reload sets the new one
+        self.client = client
+        self.store = store
+        self.clock = clock
+        self.table = table
+        self.recorder = recorder
+        self.health = health
+        self.scheduler = scheduler
+        self.start_run = start_run
+        self.observers = observers  # shared: an observer added later sees the next polls
+        self.metrics = metrics
+        self.pace = pace or PaceMonitor()
+        self.stop_on_error = stop_on_error
+        self._api_missing_said = False
+
+    def _api_error(self, exc: ApiError) -> None:
+        if isinstance(exc, NotFoundError) and exc.api_missing and not self._api_missing_said:
+            self._api_missing_said = True
+            log.error(NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url)))
+
+    async def poll_run(self, state: RunState) -> float | None:
+        """One round for one run; the delay until the next, or None when its watch ends."""
+        key = state.key
+        try:
+            obs = await state.source.observe(
+                self.client,
+                state.path,
+                cursor=state.cursor,
+                include=state.include,
+                previous_status=state.status,
+                resume=state.resume,
+                max_pages=self.settings.poll.max_pages,
+            )
+        except TransientError as exc:
+            log.warning(
+                "poll failed; will retry at the next poll", run_id=state.run_id, error=str(exc)
+            )
+            return self.settings.poll.interval
+        except AuthError as exc:
+            self._api_error(exc)
+            log.error(str(exc), run_id=state.run_id)
+            if self.stop_on_error:
+                self.health.outcomes[key] = RunOutcome(error=str(exc), exit_code=3)
+                self.health.fatal = str(exc)
+                self.scheduler.stop()
+                return None
+            return self.settings.retry.auth_backoff
+        except NotFoundError as exc:
+            assistants = state.source is ASSISTANTS  # "no Assistants API" is about runs only
+            if assistants:
+                self._api_error(exc)
+            if exc.api_missing and assistants:
+                message = NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url))
+            else:
+                message = f"{describe(state.thread_id, state.run_id)} not found"
+            gone = state.run_id in state.known and not assistants
+            if gone and self.metrics is not None:  # seen before: gone past its retention
+                self.metrics.watches_gone.inc()
+            (log.warning if gone else log.error)(
+                f"{message}; watch dropped", run_id=state.run_id, detail=str(exc)
+            )
+            self.health.outcomes[key] = RunOutcome(error=message, exit_code=4)
+            await self.store.remove_run_watch(state.thread_id, state.run_id)
+            self.table.runs.pop(key, None)
+            return None
+        except ApiError as exc:
+            log.error(
+                "the API refused the request; will retry later", run_id=state.run_id, error=str(exc)
+            )
+            return self.settings.poll.max_interval
+        now = self.clock.now()
+        state.last_poll = self.clock.wall()
+        found = detect(state.known, obs.objects, now=int(state.last_poll))
+        bodies: list[str] = []
+        seqs: list[int] = []
+        # an idle poll has nothing to record: no transaction (~5% of the CPU of a poll)
+        if found.updates or obs.cursor != state.cursor or obs.done:
+            try:
+                bodies, seqs = await self.recorder.record(
+                    state.thread_id, state.run_id, found, cursor=obs.cursor, done=obs.done
+                )
+            except StoreError as exc:
+                # nothing was recorded, so nothing is emitted: the next poll detects it again
+                log.error(
+                    "cannot write the state file; will retry",
+                    path=self.store.path,
+                    error=str(exc),
+                    run_id=state.run_id,
+                )
+                return self.settings.poll.max_interval
+        state.known.update(found.updates)
+        state.resume = obs.resume
+        if obs.problem and not state.paging_said:
+            state.paging_said = True
+            log.warning(
+                "listing the run's steps stopped early; the next poll carries on",
+                run_id=state.run_id,
+                reason=obs.problem,
+            )
+        if obs.cursor != state.cursor:
+            # children up to the new cursor are terminal and never listed again: forget
+            # them. Those after it are listed again (one may have finished ahead of a
+            # running one): they stay known, or they would be reported a second time.
+            state.cursor = obs.cursor
+            for oid in _up_to(obs.objects, obs.cursor, skip=state.run_id):
+                state.known.pop(oid, None)
+        await self.recorder.emit(found.events, bodies, seqs)
+        for observer in self.observers:
+            observer(obs.objects)
+        track_pace(
+            self.pace,
+            state,
+            now,
+            poll=self.settings.poll,
+            gate=self.client.gate,
+            metrics=self.metrics,
+        )
+        changed = bool(found.events)
+        if changed:
+            state.last_change = now
+        state.status = obs.status
+        root = state.source.kinds[state.source.root]
+        if obs.done:
+            self.health.outcomes[key] = RunOutcome(
+                status=obs.status, exit_code=0 if root.succeeded(obs.status) else 1
+            )
+            log.info("run finished; watch ends", run_id=state.run_id, status=obs.status)
+            self.table.runs.pop(key, None)
+            return None
+        state.delay = next_delay(
+            state.delay,
+            changed=changed,
+            slow=obs.status in root.slow,
+            idle_for=now - state.last_change,
+            poll=self.settings.poll,
+            poll_after=obs.poll_after,
+        )
+        return state.delay
+
+    async def poll_thread(self, state: ThreadState) -> float | None:
+        """One listing of a discovery watch; the runs it found start their own watches."""
+        try:
+            found = await state.source.discover(
+                self.client,
+                state.thread_id,
+                seen=state.seen,
+                first=not state.listed,
+                started_at=state.started_at,
+                resume=state.resume,
+                max_pages=self.settings.poll.max_pages,
+            )
+        except TransientError as exc:
+            log.warning(
+                "listing runs failed; will retry", thread_id=state.thread_id, error=str(exc)
+            )
+            return self.settings.poll.interval
+        except ApiError as exc:
+            if state.source is ASSISTANTS:
+                self._api_error(exc)
+            log.error(
+                "listing runs refused; will retry later", thread_id=state.thread_id, error=str(exc)
+            )
+            return (
+                self.settings.retry.auth_backoff
+                if isinstance(exc, AuthError)
+                else (self.settings.poll.max_interval)
+            )
+        state.last_poll = self.clock.wall()
+        state.resume = found.resume
+        if found.problem and not state.paging_said:
+            state.paging_said = True
+            log.warning(
+                "listing the thread's runs stopped early; the next poll carries on",
+                thread_id=state.thread_id,
+                reason=found.problem,
+            )
+        if found.ignored:
+            await self.store.mark_runs_ignored(state.thread_id, found.ignored)
+        for run_id in found.new:
+            await self.store.add_run_watch(state.thread_id, run_id, "thread", state.include)
+            await self.start_run(state.thread_id, run_id, state.include)
+            log.info("new run found", thread_id=state.thread_id, run_id=run_id)
+        state.seen.update(found.ignored, found.new)
+        if not state.listed:
+            await self.store.mark_thread_listed(state.thread_id)
+            state.listed = True
+        state.delay = next_delay(
+            state.delay,
+            changed=bool(found.new),
+            slow=True,
+            idle_for=0.0,
+            poll=self.settings.poll,
+        )
+        return state.delay
+
+
+def _up_to(objects: Sequence[Observed], cursor: str | None, *, skip: str) -> list[str]:
+    """The ids of the children listed up to and including `cursor` (none if it is absent)."""
+    ids = [o.object_id for o in objects if o.object_id != skip]
+    return ids[: ids.index(cursor) + 1] if cursor in ids else []

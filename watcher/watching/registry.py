@@ -1,0 +1,265 @@
+"""The registry of watches: add, remove, reload, reconcile with the config; one page of them.
+
+Each active watch has an entry in the `WatchTable` and a job on the scheduler that runs
+the poller's round for it; the store keeps them across restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import structlog
+
+from watcher.api.client import ApiClient
+from watcher.config.settings import PollSettings, Settings, WatchSpec
+from watcher.core.clock import Clock
+from watcher.core.transitions import ObjectState
+from watcher.state.astore import AsyncStore
+from watcher.state.reconcile import Reconciled, load_active, reconcile_config_watches
+from watcher.watching.poller import Poller
+from watcher.watching.scheduler import Scheduler
+from watcher.watching.watch_state import RunState, ThreadState, WatchTable
+
+__all__ = ["Registry"]
+
+log = structlog.get_logger("watcher.app")  # the logger's name is kept
+
+
+class Registry:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: AsyncStore,
+        clock: Clock,
+        scheduler: Scheduler,
+        table: WatchTable,
+        client: ApiClient,
+        poller: Poller,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.scheduler = scheduler
+        self.table = table
+        self.client = client
+        self.poller = poller
+
+    async def add_configured_watches(self) -> None:
+        """Make the store's config watches what the config's [[watch]] entries say.
+
+        Watches the config no longer lists (removed while the daemon was stopped) are
+        stopped and forgotten; watches added through the control API are kept.
+        """
+        specs, now = self.settings.watch, self.clock.wall()
+        done = await self.store.run(partial(reconcile_config_watches, self.store.sync, specs, now))
+        for thread_id, run_id in done.removed:
+            log.info("watch removed: no longer in the config", thread_id=thread_id, run_id=run_id)
+
+    async def start_watch(
+        self,
+        thread_id: str,
+        run_id: str,
+        include: Sequence[str] | None,
+        cursor: str | None = None,
+    ) -> None:
+        if ("run", thread_id, run_id) in self.scheduler:
+            return
+        known = await self.store.known_states(thread_id, run_id)
+        self._start_run(thread_id, run_id, include, cursor, known)
+
+    def _start_run(
+        self,
+        thread_id: str,
+        run_id: str,
+        include: Sequence[str] | None,
+        cursor: str | None,
+        known: dict[str, ObjectState],
+    ) -> None:
+        key = ("run", thread_id, run_id)
+        if key in self.scheduler:  # started meanwhile
+            return
+        state = RunState(
+            thread_id=thread_id,
+            run_id=run_id,
+            include=tuple(include if include is not None else self.settings.poll.include),
+            cursor=cursor,
+            known=known,
+            delay=self.settings.poll.interval,
+            last_change=self.clock.now(),
+            default_include=include is None,
+        )
+        self.table.runs[(thread_id, run_id)] = state
+        self.scheduler.schedule(
+            key, lambda: self.poller.poll_run(state), fallback=self.settings.poll.max_interval
+        )
+
+    async def start_thread_watch(
+        self, thread_id: str, include: Sequence[str] | None, started_at: float, listed: bool
+    ) -> None:
+        if ("thread", thread_id) in self.scheduler:
+            return
+        seen = await self.store.runs_of_thread(thread_id)
+        self._start_thread(thread_id, include, started_at, listed, seen)
+
+    def _start_thread(
+        self,
+        thread_id: str,
+        include: Sequence[str] | None,
+        started_at: float,
+        listed: bool,
+        seen: set[str],
+    ) -> None:
+        key = ("thread", thread_id)
+        if key in self.scheduler:  # started meanwhile
+            return
+        state = ThreadState(
+            thread_id=thread_id,
+            include=tuple(include) if include is not None else None,
+            started_at=started_at,
+            listed=listed,
+            delay=self.settings.poll.interval,
+            seen=seen,
+        )
+        self.table.threads[thread_id] = state
+        self.scheduler.schedule(
+            key, lambda: self.poller.poll_thread(state), fallback=self.settings.poll.max_interval
+        )
+
+    async def start_all(self) -> None:
+        active = await self.store.run(partial(load_active, self.store.sync))  # one hand-off
+        for w, known in active.runs:
+            self._start_run(w.thread_id, w.run_id, w.include, w.cursor, known)
+        for t, seen in active.threads:
+            self._start_thread(t.thread_id, t.include, t.started_at, t.listed, seen)
+
+    async def add_watch(
+        self,
+        thread_id: str,
+        run_id: str | None,
+        *,
+        source: str = "api",
+        include: Sequence[str] | None = None,
+    ) -> bool:
+        """Watch a run, or a thread's new runs; persisted. Return whether it is new."""
+        if run_id:
+            created = await self.store.add_run_watch(thread_id, run_id, source, include)
+            if created:
+                await self.start_watch(thread_id, run_id, include)
+        else:
+            created = await self.store.add_thread_watch(
+                thread_id, source, self.clock.wall(), include
+            )
+            if created:
+                await self.start_thread_watch(thread_id, include, self.clock.wall(), listed=False)
+        if created:
+            log.info("watch added", thread_id=thread_id, run_id=run_id, source=source)
+        return created
+
+    async def remove_watch(self, thread_id: str, run_id: str | None) -> bool:
+        """Stop and forget a watch (a thread watch takes the runs it found along)."""
+        if run_id:
+            found = (thread_id, run_id) in {
+                (w.thread_id, w.run_id) for w in await self.store.run_watches()
+            }
+            await self._drop_run(thread_id, run_id)
+        else:
+            found = thread_id in {t.thread_id for t in await self.store.thread_watches()}
+            self.scheduler.cancel(("thread", thread_id))
+            self.table.threads.pop(thread_id, None)
+            await self.store.remove_thread_watch(thread_id)
+            for w in await self.store.run_watches():
+                if w.thread_id == thread_id and w.source in ("thread", "ignored"):
+                    await self._drop_run(w.thread_id, w.run_id)
+        if found:
+            log.info("watch removed", thread_id=thread_id, run_id=run_id)
+        return found
+
+    async def _drop_run(self, thread_id: str, run_id: str) -> None:
+        self.scheduler.cancel(("run", thread_id, run_id))
+        self.table.runs.pop((thread_id, run_id), None)
+        await self.store.remove_run_watch(thread_id, run_id)
+
+    async def at_capacity(self, thread_id: str, run_id: str | None, cap: int) -> bool:
+        """`cap` watches or more, and this one not among them (adding it again is fine)."""
+        if await self.store.watch_count() < cap:
+            return False
+        return not await self.store.has_watch(thread_id, run_id)
+
+    async def watches(
+        self, *, finished: bool = False, after: tuple[str, str] | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, object]], tuple[str, str] | None]:
+        """A page of watches (active ones, or all with `finished`), ordered by (thread_id,
+        run_id), with what was last seen of each; and the key to ask the next page after."""
+        rows = await self.store.watch_page(finished=finished, after=after, limit=limit)
+        out: list[dict[str, object]] = []
+        for thread_id, run_id, source, done in rows:
+            status, last_poll = self.table.seen(thread_id, run_id)
+            out.append(
+                {
+                    "thread_id": thread_id,
+                    "run_id": run_id,
+                    "source": source,
+                    "active": not done,
+                    "status": status,
+                    "last_poll": last_poll,
+                }
+            )
+        more = len(rows) == limit
+        return out, ((rows[-1][0], rows[-1][1] or "") if rows and more else None)
+
+    async def reconcile(self, new: Settings) -> Reconciled:
+        """The config's [[watch]] entries of `new` made true: added, removed, `include`."""
+        now = self.clock.wall()
+        done = await self.store.run(
+            partial(reconcile_config_watches, self.store.sync, new.watch, now)
+        )
+        for thread_id, run_id in done.removed:
+            self.scheduler.cancel(("run", thread_id, run_id) if run_id else ("thread", thread_id))
+            self.table.runs.pop((thread_id, run_id or ""), None)
+            if not run_id:
+                self.table.threads.pop(thread_id, None)
+            log.info("watch removed", thread_id=thread_id, run_id=run_id)
+        for thread_id, run_id in done.dropped_runs:
+            self.scheduler.cancel(("run", thread_id, run_id))
+            self.table.runs.pop((thread_id, run_id), None)
+        for spec in done.added:
+            scope, object_id = spec.key
+            if object_id:
+                await self.start_watch(scope, object_id, spec.include)
+            else:
+                await self.start_thread_watch(scope, spec.include, now, listed=False)
+            log.info("watch added", thread_id=scope, run_id=object_id, source="config")
+        for spec in done.include_changed:
+            await self._follow_include(spec, new.poll)
+        return done
+
+    async def _follow_include(self, spec: WatchSpec, poll: PollSettings) -> None:
+        """A [[watch]] whose `include` changed: its next polls (and its runs') use the new one."""
+        include = tuple(spec.include) if spec.include is not None else None
+        scope, object_id = spec.key
+        runs = [object_id] if object_id else []
+        if not object_id and (thread := self.table.threads.get(scope)) is not None:
+            thread.include = include
+            runs = [
+                w.run_id
+                for w in await self.store.run_watches(active_only=True)
+                if w.thread_id == scope and w.source == "thread"
+            ]
+        for run_id in runs:
+            if (state := self.table.runs.get((scope, run_id))) is not None:
+                state.include = include if include is not None else tuple(poll.include)
+                state.default_include = include is None
+
+    def apply_poll(self, poll: PollSettings) -> None:
+        """[poll] in force from now: the cap, the budget ceiling, include, the cadence."""
+        self.scheduler.set_concurrency(poll.max_concurrency)
+        self.client.gate.set_ceiling(poll.max_requests_per_second)
+        self.client.gate.low_water = max(2, poll.max_concurrency)
+        self.client.interval = poll.interval
+        for state in self.table.runs.values():
+            if state.default_include:
+                state.include = tuple(poll.include)
+            state.delay = min(max(state.delay, poll.interval), poll.max_interval)
+        self.scheduler.pull_in(poll.max_interval)
