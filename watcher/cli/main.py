@@ -311,68 +311,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return anyio.run(run_demo, json_out, args.log_level)
 
 
-_OUTBOX_FIELDS = (
-    "event_id",
-    "state",
-    "attempts",
-    "type",
-    "thread_id",
-    "run_id",
-    "created_at",
-    "next_attempt_at",
-    "deadline",
-    "last_error",
-)
-
-
 def _cmd_outbox(args: argparse.Namespace) -> int:
-    import json
-    import time
-
-    from watcher.delivery.webhook import SINK
-    from watcher.state.store import Store
+    from watcher.cli.outbox import run_outbox
 
     path = _config_path(args)
     settings = load_settings(path, os.environ, {"state.path": args.state}, require_key=False)
-    if settings.state.url is not None:  # not the default file beside it, silently
-        raise ConfigError("state.url: `outbox` reads a SQLite state file only (--state FILE)")
-    store = Store(settings.state.path)
-    try:
-        if args.outbox_command == "list":
-            items = store.outbox(SINK)
-            if args.json:
-                for it in items:
-                    print(json.dumps({k: getattr(it, k) for k in _OUTBOX_FIELDS}))
-                return EXIT_OK
-            print(f"{'state':8} {'attempts':>8}  {'event id':38} {'type':32} {'run':24} last error")
-            for it in items:  # API and receiver text: control characters made visible
-                print(
-                    f"{it.state:8} {it.attempts:>8}  {visible(it.event_id):38} "
-                    f"{visible(it.type):32} {visible(it.run_id):24} {visible(it.last_error or '')}"
-                )
-            depth = store.queue_depth(SINK)
-            print(f"{depth['pending']} pending, {depth['dead']} dead", file=sys.stderr)
-            return EXIT_OK
-        if args.outbox_command == "purge":
-            count = store.purge(SINK, before=args.before)
-            print(f"{count} dead letter(s) purged", file=sys.stderr)
-            return EXIT_OK
-        max_age = settings.webhook.max_age if settings.webhook else 259200.0
-        count = store.replay(
-            SINK,
-            deadline=time.time() + max_age,
-            event_id=args.event_id,
-            since=args.since,
-        )
-        if args.event_id is not None and not count:
-            state = next((i.state for i in store.outbox(SINK) if i.event_id == args.event_id), None)
-            why = "not in the outbox" if state is None else f"{state}, not a dead letter"
-            print(f"runstep-watcher: {args.event_id}: {why}", file=sys.stderr)
-            return EXIT_NOT_FOUND
-        print(f"{count} dead letter(s) queued again", file=sys.stderr)
-        return EXIT_OK
-    finally:
-        store.close()
+    return run_outbox(args, settings)
 
 
 COMMANDS = {
