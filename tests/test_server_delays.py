@@ -20,7 +20,7 @@ from watcher.api.ratelimit import RateGate
 from watcher.config.settings import ApiSettings, RetrySettings, WebhookSettings
 from watcher.core.rate_headers import MAX_SERVER_DELAY, parse_duration, parse_rate_hint
 from watcher.delivery.webhook import SINK, WebhookSink
-from watcher.service.daemon import PauseKeeper
+from watcher.service.pause_keeper import PauseKeeper
 from watcher.state.astore import AsyncStore
 from watcher.state.store import Store
 

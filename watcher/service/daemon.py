@@ -8,14 +8,12 @@ STOPPING through the notifier passed in.
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import Protocol, TextIO
 
 import anyio
 import httpx
@@ -27,17 +25,14 @@ from watcher.config.settings import MAX_CONCURRENCY, ConfigError, Settings
 from watcher.core.clock import AnyioClock
 from watcher.delivery.sinks import JsonLinesSink, LineSink
 from watcher.service.housekeeping import prune_forever
+from watcher.service.http_endpoint import apply_http_token, start_http
 from watcher.service.listen import listen_socket
 from watcher.service.metrics import Metrics
 from watcher.service.notify import watchdog_loop
-from watcher.state.astore import AsyncStore
+from watcher.service.pause_keeper import PAUSE_KEY, PauseKeeper, Saved
 from watcher.state.state_backend import open_state
-from watcher.state.store_protocol import StoreError
 from watcher.watching.app import Observer, Watcher
 from watcher.watching.scheduler import TICK, Scheduler
-
-if TYPE_CHECKING:
-    from watcher.service.http_api import BearerToken
 
 __all__ = ["Notify", "serve"]
 
@@ -152,65 +147,6 @@ async def _report_status(notify: Notify, status: Callable[[], str]) -> None:
         await anyio.sleep(STATUS_EVERY)
 
 
-#: The state file's `meta` key holding the end (unix time) of the global 429 pause.
-PAUSE_KEY = "api_pause_until"
-
-
-class SavedMeta(Protocol):
-    def get_meta(self, key: str) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Saved:
-    """Values read from the store before (whichever backend), for a sync reader."""
-
-    values: dict[str, str | None]
-
-    def get_meta(self, key: str) -> str | None:
-        return self.values.get(key)
-
-
-class PauseKeeper:
-    """A 429 pause that has not run out goes on after a restart: the limit has not reset.
-
-    The gate reports a new pause from inside a request (sync, on the event loop); the end
-    is written by `run` through the store's own thread, never beside its transactions.
-    """
-
-    def __init__(self, gate: RateGate, store: SavedMeta) -> None:
-        try:
-            left = gate.restore_pause(float(store.get_meta(PAUSE_KEY) or 0.0))
-        except ValueError:
-            left = 0.0
-        if left > 0:
-            log.warning(
-                "the API asked to pause before the restart; pausing", seconds=round(left, 1)
-            )
-        self._end: float | None = None
-        self._changed = anyio.Event()
-        gate.on_pause = self._note
-
-    def _note(self, end: float) -> None:
-        self._end = end
-        self._changed.set()
-
-    async def flush(self, store: AsyncStore) -> None:
-        """Write the latest pause end, if one came since the last write."""
-        end, self._end = self._end, None
-        if end is None:
-            return
-        try:
-            await store.set_meta(PAUSE_KEY, f"{end:.3f}")
-        except StoreError as exc:
-            log.error("cannot write the state file", path=store.path, error=str(exc))
-
-    async def run(self, store: AsyncStore) -> None:
-        while True:
-            await self._changed.wait()
-            self._changed = anyio.Event()
-            await self.flush(store)
-
-
 async def serve(
     settings: Settings,
     *,
@@ -258,7 +194,7 @@ async def serve(
             rate=settings.poll.max_requests_per_second,
             low_water=settings.poll.max_concurrency,
         )
-        pause_keeper = PauseKeeper(gate, _Saved({PAUSE_KEY: await astore.get_meta(PAUSE_KEY)}))
+        pause_keeper = PauseKeeper(gate, Saved({PAUSE_KEY: await astore.get_meta(PAUSE_KEY)}))
         client = ApiClient(
             settings.api,
             settings.retry,
@@ -316,10 +252,10 @@ async def serve(
                         name="state pruning",
                     )
                 if settings.http is not None and http_sock is not None:
-                    token = await _start_http(
+                    token = await start_http(
                         tg, watcher, metrics, settings, astore if webhook else None, http_sock
                     )
-                    reload_hooks.append(partial(_apply_http_token, token))
+                    reload_hooks.append(partial(apply_http_token, token))
                 tg.start_soon(_report_status, notify, lambda: _status_text(watcher))
                 tg.start_soon(
                     lambda: watchdog_loop(
@@ -343,63 +279,3 @@ async def serve(
             if closing.cancelled_caught:
                 log.warning("stopping: HTTP connections not closed in time; left to the OS")
     return watcher
-
-
-async def _start_http(
-    tg: anyio.abc.TaskGroup,
-    watcher: Watcher,
-    metrics: Metrics,
-    settings: Settings,
-    outbox: AsyncStore | None,
-    sock: socket.socket,
-) -> BearerToken:
-    from watcher.delivery.webhook import SINK
-    from watcher.service.asgi import ConnectionLimits, serve_asgi
-    from watcher.service.http_api import BearerToken, create_http_app
-    from watcher.service.http_guards import served_hosts
-
-    http = settings.http
-    assert http is not None
-    token = BearerToken(http.token.get_secret_value() if http.token else None)
-    app = create_http_app(
-        watcher,
-        metrics,
-        token=token,
-        webhook_depth=partial(outbox.queue_depth, SINK) if outbox else None,
-        hosts=served_hosts(http.host, http.allowed_hosts),
-        max_watches=http.max_watches,
-    )
-    ready = anyio.Event()
-
-    def on_ready(port: int) -> None:
-        log.info("http endpoint listening", host=http.host, port=port)
-        ready.set()
-
-    tg.start_soon(
-        lambda: serve_asgi(
-            app,
-            host=http.host,
-            port=http.port,
-            on_ready=on_ready,
-            sock=sock,
-            limits=ConnectionLimits(
-                max_connections=http.max_connections, header_timeout=http.header_timeout
-            ),
-        ),
-        name="http endpoint",
-    )
-    with anyio.fail_after(10):
-        await ready.wait()
-    return token
-
-
-def _apply_http_token(token: BearerToken, new: Settings) -> None:
-    """SIGHUP: a new [http] token applies at once (the old one stops working); the rest of
-    [http] changes at the next restart (`Watcher.reload` names it)."""
-    if new.http is None:
-        log.warning("reload: [http] was removed; the endpoint stops at the next restart")
-        return
-    value = new.http.token.get_secret_value() if new.http.token else None
-    if value != token.value:
-        token.value = value
-        log.info("reload: the [http] token was replaced; the old one no longer works")
