@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import binascii
 import importlib.util
-import ipaddress
 import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,8 +15,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -25,9 +22,13 @@ from pydantic import (
     model_validator,
 )
 
-from watcher.core.ids import is_valid_id
+from watcher.config.section import (
+    ConfigError,
+    _Section,
+    is_loopback_url,
+)
+from watcher.config.watch_spec import WatchSpec
 from watcher.core.urls import MASK, is_metadata_or_link_local, mask_url
-from watcher.core.watch_keys import DISCOVERABLE, object_key
 
 __all__ = [
     "ApiSettings",
@@ -44,34 +45,6 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_CONCURRENCY = 1000  # [poll] max_concurrency's upper bound
 CREDENTIAL_API_KEY = "openai-api-key"
-
-
-class ConfigError(Exception):
-    """A configuration problem, as one line naming the field. The CLI exits 78 on it."""
-
-
-def _plain_id(value: str | None) -> str | None:
-    if value is not None and not is_valid_id(value):
-        raise ValueError(f"{value!r} is not a valid ID (letters, digits, '_' and '-' only)")
-    return value
-
-
-ThreadId = Annotated[str, AfterValidator(_plain_id)]
-RunId = Annotated[str | None, AfterValidator(_plain_id)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ApiSettings(_Section):
@@ -327,71 +300,6 @@ class StateSettings(_Section):
 
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
-
-
-#: A [[watch]] entry's kinds: the keys that name one, each with those it needs beside it.
-WATCH_KINDS = {
-    "thread_id": (),
-    "response_id": (),
-    "batch_id": (),
-    "fine_tuning_job_id": (),
-    "file_batch_id": ("vector_store_id",),
-    "discover": (),
-}
-
-
-class WatchSpec(_Section):
-    """One watch: a run (`thread_id` + `run_id`), a thread's new runs (`thread_id`), a
-    response, a batch, a fine-tuning job, a file batch (`vector_store_id` +
-    `file_batch_id`), or the discovery of batches or fine-tuning jobs (`discover`)."""
-
-    thread_id: RunId = None
-    run_id: RunId = None
-    response_id: RunId = None
-    batch_id: RunId = None
-    fine_tuning_job_id: RunId = None
-    vector_store_id: RunId = None
-    file_batch_id: RunId = None
-    discover: Literal["batches", "fine_tuning.jobs"] | None = None
-    include: tuple[str, ...] | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> WatchSpec:
-        kinds = [k for k in WATCH_KINDS if getattr(self, k) is not None]
-        if not kinds:
-            raise ValueError(
-                "thread_id: required (or one of response_id, batch_id, fine_tuning_job_id,"
-                " vector_store_id + file_batch_id, discover)"
-            )
-        if len(kinds) > 1:
-            raise ValueError(f"{kinds[1]}: cannot be combined with {kinds[0]} (one kind a watch)")
-        kind = kinds[0]
-        for need in WATCH_KINDS[kind]:
-            if getattr(self, need) is None:
-                raise ValueError(f"{need}: required with {kind}")
-        if self.run_id is not None and kind != "thread_id":
-            raise ValueError(f"run_id: only with thread_id, not with {kind}")
-        if self.vector_store_id is not None and kind != "file_batch_id":
-            raise ValueError(f"vector_store_id: only with file_batch_id, not with {kind}")
-        if self.include is not None and kind != "thread_id":
-            raise ValueError(f"include: only for Assistants watches, not with {kind}")
-        return self
-
-    @property
-    def key(self) -> tuple[str, str | None]:
-        """The store's key of this watch (`watcher.core.watch_keys`): (scope key, object id or
-        None for a discovery watch)."""
-        if self.thread_id is not None:
-            return self.thread_id, self.run_id
-        if self.discover is not None:
-            return object_key(DISCOVERABLE[self.discover]), None
-        if self.file_batch_id is not None:
-            assert self.vector_store_id is not None
-            return object_key("file_batch", self.vector_store_id), self.file_batch_id
-        for name in ("response", "batch", "fine_tuning_job"):
-            if (object_id := getattr(self, f"{name}_id")) is not None:
-                return object_key(name), object_id
-        raise AssertionError("validated: one kind")  # pragma: no cover
 
 
 class Settings(_Section):

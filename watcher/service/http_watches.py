@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from watcher.config.settings import WATCH_KINDS, WatchSpec
+from watcher.config.watch_spec import WATCH_KINDS, WatchSpec
 from watcher.core.ids import is_valid_id
 from watcher.core.watch_keys import DISCOVERABLE, object_key, split_key
 from watcher.sources.kinds import TYPES
