@@ -36,7 +36,9 @@ class SimHandle:
         api_key: str | None = None,
         api_key_header: str = "authorization",
         required_query: dict[str, str] | None = None,
+        wrap: Callable[[Any], Any] | None = None,
     ) -> None:
+        """`wrap`: an ASGI wrapper around the app as served (a request log, say)."""
         spec = scenario if isinstance(scenario, Scenario) else parse_scenario(scenario)
         self.app = create_app(
             spec,
@@ -46,6 +48,7 @@ class SimHandle:
             required_query=required_query,
         )
         self.base_url = ""
+        served = self.app if wrap is None else wrap(self.app)
         ready = threading.Event()
 
         def on_ready(url: str) -> None:
@@ -54,7 +57,7 @@ class SimHandle:
 
         self._portal_cm = start_blocking_portal(name="simulator")
         portal = self._portal_cm.__enter__()
-        self._future = portal.start_task_soon(lambda: serve(self.app, on_ready=on_ready))
+        self._future = portal.start_task_soon(lambda: serve(served, on_ready=on_ready))
         self._future.add_done_callback(lambda _: ready.set())  # it failed: no need to wait
         if not ready.wait(START_TIMEOUT) or not self.base_url:
             failed = self._future.done() and not self._future.cancelled()
@@ -100,6 +103,7 @@ def sim() -> Iterator[Callable[..., SimHandle]]:
         api_key: str | None = None,
         api_key_header: str = "authorization",
         required_query: dict[str, str] | None = None,
+        wrap: Callable[[Any], Any] | None = None,
     ) -> SimHandle:
         handle = SimHandle(
             scenario,
@@ -107,6 +111,7 @@ def sim() -> Iterator[Callable[..., SimHandle]]:
             api_key=api_key,
             api_key_header=api_key_header,
             required_query=required_query,
+            wrap=wrap,
         )
         handles.append(handle)
         return handle

@@ -156,6 +156,52 @@ def _first_seen(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+def perturb(i: int, rng: random.Random, s: Any, receiver: Receiver, flaps: Counter[str]) -> None:
+    """Step `i`'s trouble: 1 to 3 API faults, and the receiver's flap of the step (down, up,
+    a burst of 500s, slower than the webhook's timeout, back to normal), counted in `flaps`."""
+    for _ in range(rng.randint(1, 3)):
+        fault = dict(rng.choice(FAULTS))
+        s.faults([fault])
+    phase = i % 8
+    if phase == 1 and receiver.is_up:
+        receiver.down()
+        flaps["down"] += 1
+    elif phase == 3 and not receiver.is_up:
+        receiver.start()
+        flaps["up"] += 1
+    elif phase == 4:
+        receiver.script = [500] * 4
+        flaps["500s"] += 1
+    elif phase == 5:
+        receiver.delay = 1.5  # beyond the webhook timeout
+        flaps["slow"] += 1
+    elif phase == 6:
+        receiver.delay = 0.0
+
+
+def tally(
+    report: SoakReport,
+    expected: set[tuple[str, str]],
+    stdout_events: list[dict[str, Any]],
+    hook_events: list[dict[str, Any]],
+) -> None:
+    """What reached stdout and the webhook against `expected`: delivered, lost, duplicates
+    (same id again), distinct ids per transition."""
+    report.expected = len(expected)
+    stdout_list = event_pairs(stdout_events)
+    hook_list = [(e["data"]["id"], e["data"]["status"]) for e in hook_events]
+    report.stdout_delivered = len(set(stdout_list) & expected)
+    report.webhook_delivered = len(set(hook_list) & expected)
+    report.stdout_lost = sorted(expected - set(stdout_list))
+    report.webhook_lost = sorted(expected - set(hook_list))
+    report.stdout_duplicates = len(stdout_list) - len(set(stdout_list))
+    report.webhook_duplicates = len(hook_list) - len(set(hook_list))
+    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for e in stdout_events + hook_events:
+        ids[(e["data"]["id"], e["data"]["status"])].add(e["id"])
+    report.ids_per_transition_max = max((len(v) for v in ids.values()), default=0)
+
+
 def run_soak(
     sim: Any,
     tmp_path: Path,
@@ -192,24 +238,7 @@ def run_soak(
     try:
         daemons[0].wait_log('"watching"', 30)
         for i in range(steps):
-            for _ in range(rng.randint(1, 3)):
-                fault = dict(rng.choice(FAULTS))
-                s.faults([fault])
-            phase = i % 8
-            if phase == 1 and receiver.is_up:
-                receiver.down()
-                report.receiver_flaps["down"] += 1
-            elif phase == 3 and not receiver.is_up:
-                receiver.start()
-                report.receiver_flaps["up"] += 1
-            elif phase == 4:
-                receiver.script = [500] * 4
-                report.receiver_flaps["500s"] += 1
-            elif phase == 5:
-                receiver.delay = 1.5  # beyond the webhook timeout
-                report.receiver_flaps["slow"] += 1
-            elif phase == 6:
-                receiver.delay = 0.0
+            perturb(i, rng, s, receiver, report.receiver_flaps)
             s.advance(step_seconds)
             want = snapshot()
             if i in kill_at:
@@ -252,21 +281,9 @@ def run_soak(
             if "Traceback" in line or '"bug:' in line:
                 report.crashes.append(line.strip()[:200])
     report.faults = Counter(s.stats()["faults_injected"])
-    report.expected = len(expected)
     all_stdout = [e for d in daemons for e in d.events]
-    stdout_list = event_pairs(all_stdout)
     hook_events = [r["event"] for r in receiver.received]
-    hook_list = [(e["data"]["id"], e["data"]["status"]) for e in hook_events]
-    report.stdout_delivered = len(set(stdout_list) & expected)
-    report.webhook_delivered = len(set(hook_list) & expected)
-    report.stdout_lost = sorted(expected - set(stdout_list))
-    report.webhook_lost = sorted(expected - set(hook_list))
-    report.stdout_duplicates = len(stdout_list) - len(set(stdout_list))
-    report.webhook_duplicates = len(hook_list) - len(set(hook_list))
-    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for e in all_stdout + hook_events:
-        ids[(e["data"]["id"], e["data"]["status"])].add(e["id"])
-    report.ids_per_transition_max = max((len(v) for v in ids.values()), default=0)
+    tally(report, expected, all_stdout, hook_events)
     run_of = {e["id"]: e["data"].get("run_id") or e["data"]["id"] for e in all_stdout}
     by_run_stdout: dict[str, list[str]] = defaultdict(list)
     by_run_hook: dict[str, list[str]] = defaultdict(list)

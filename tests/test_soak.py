@@ -13,15 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- soak report: begin -->", "<!-- soak report: end -->"
 
 
-def write_report(path: Path, text: str) -> None:
+def write_report(path: Path, text: str, markers: tuple[str, str] = (BEGIN, END)) -> None:
     """Replace the soak's section of `path` (between its markers), keeping the rest."""
+    begin, end = markers
     old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        head, _, rest = old.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        path.write_text(f"{head}{BEGIN}\n{text.rstrip()}\n{END}{tail}")
+    if begin in old and end in old:
+        head, _, rest = old.partition(begin)
+        _, _, tail = rest.partition(end)
+        path.write_text(f"{head}{begin}\n{text.rstrip()}\n{end}{tail}")
     else:
-        path.write_text(f"{BEGIN}\n{text.rstrip()}\n{END}\n{old}")
+        path.write_text(f"{begin}\n{text.rstrip()}\n{end}\n{old}")
 
 
 def test_fault_soak_loses_nothing(sim, tmp_path):
