@@ -196,6 +196,14 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     return run_outbox(args, settings)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from watcher.cli.status import run_status
+
+    path = _config_path(args)
+    settings = load_settings(path, os.environ, {"state.path": args.state}, require_key=False)
+    return run_status(settings.state, as_json=args.json)
+
+
 COMMANDS = {
     "outbox": _cmd_outbox,
     "run": _cmd_run,
@@ -203,6 +211,7 @@ COMMANDS = {
     "check-config": _cmd_check,
     "simulate": _cmd_simulate,
     "demo": _cmd_demo,
+    "status": _cmd_status,
 }
 
 

@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only those of events created before TIME (ISO 8601, UTC unless it says; or unix s)",
     )
 
+    status = sub.add_parser(
+        "status", parents=[common], help="who holds what: replicas, their watches and leases"
+    )
+    status.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
+    status.add_argument("--state", help="state file (over [state] path)")
+    status.add_argument("--json", action="store_true", help="one JSON document")
+
     sub.add_parser(
         "demo", parents=[common, view], help="the simulator and the watcher in one process"
     )
