@@ -34,7 +34,8 @@ async def _replicas_took_leases(url: str, now: float) -> None:
         await store.add_thread_watch("thread_2", "config", now)
         await store.add_run_watch("thread_1", "run_0", "api")
         await store.mark_runs_ignored("thread_1", ["run_ignored"])
-        assert ("response:", "resp_1") not in await store.take_leases(A, now, lease=15, limit=2)
+        # a long lease: A's hold whatever the load on the machine running this
+        assert ("response:", "resp_1") not in await store.take_leases(A, now, lease=600, limit=2)
     finally:
         await store.close()
 
@@ -60,7 +61,7 @@ def test_status_on_postgresql_lists_replicas_and_unheld_watches(
     assert replica["id"] == A
     assert len(replica["watches"]) == 2
     for w in replica["watches"]:
-        assert now + 14 < w["expires_at"] < now + 16
+        assert now + 599 < w["expires_at"] < now + 601
     unheld = {w["watch"]: w for w in report["unheld"]}
     assert len(unheld) == 3
     expired = unheld["response resp_1"]
@@ -100,7 +101,8 @@ def test_status_on_an_unreachable_database_exits_73_at_once(tmp_path: Path) -> N
     assert result.returncode == 73, result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("runstep-watcher: state error: state database postgresql://")
-    assert PASSWORD not in result.stderr and str(nowhere) not in line.split(":", 3)[2]
+    assert line.endswith("failed: No such file or directory")  # libpq's reason, once
+    assert PASSWORD not in result.stderr
     assert result.stdout == ""
 
 

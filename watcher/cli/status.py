@@ -44,7 +44,7 @@ def run_status(settings: StateSettings, *, as_json: bool) -> int:
     """Print who holds what (`--json`: one JSON document) for the state `settings` names."""
     try:
         if settings.url is not None:
-            report = anyio.run(_pg_report, settings, time.time())
+            report = anyio.run(_pg_report, settings.url, settings)
         else:
             report = _sqlite_report(settings.path)
     except StoreError as exc:  # a query failed after the open: unreachable all the same
@@ -71,22 +71,22 @@ def _active(
     }
 
 
-async def _pg_report(settings: StateSettings, now: float) -> Report:
+async def _pg_report(url: str, settings: StateSettings) -> Report:
     try:  # psycopg: only with [state] url (the `postgres` extra)
         from watcher.state.store_pg import PgStore
     except ImportError:
         raise ConfigError(
             "state.url: PostgreSQL needs psycopg: pip install 'runstep-watcher[postgres]'"
         ) from None
-    assert settings.url is not None
     password = settings.password.get_secret_value() if settings.password else None
-    await _reach(settings.url, password)
-    store = await PgStore.open(settings.url, password=password, max_size=1)
+    await _reach(url, password)
+    store = await PgStore.open(url, password=password, max_size=1)
     try:
         watches = _active(await store.run_watches(active_only=True), await store.thread_watches())
         leases = {(x.thread_id, x.run_id): x for x in await store.leases(0.0)}  # expired too
     finally:
         await store.close()
+    now = time.time()  # the replicas' clock: leases expire in wall-clock time
     held: dict[str, list[Report]] = {x.owner: [] for x in leases.values() if x.expires_at > now}
     unheld: list[Report] = []
     for key, w in watches.items():
@@ -101,7 +101,7 @@ async def _pg_report(settings: StateSettings, now: float) -> Report:
     replicas = [{"id": owner, "watches": held[owner]} for owner in sorted(held)]
     return {
         "backend": "postgresql",
-        "state": mask_url(settings.url),
+        "state": mask_url(url),
         "now": now,
         "watches": len(watches),
         "replicas": replicas,
