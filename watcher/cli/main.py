@@ -2,9 +2,10 @@
 
 Exit codes: 0 ok; 1 `watch --exit-status` and the run did not complete; 2 usage;
 3 the API key was refused; 4 not found (the run, no Assistants API at the base URL, or the
-dead letter `outbox replay ID` names); 73 the state file cannot be used; 75 the [http]
-listen port is in use (EX_TEMPFAIL); 78 bad configuration (EX_CONFIG); 124 `watch
---timeout` ran out; 130 / 143 `watch` interrupted by SIGINT / SIGTERM.
+dead letter `outbox replay ID` names); 73 the state file (or the `[state] url` database)
+cannot be used; 75 the [http] listen port is in use (EX_TEMPFAIL); 78 bad configuration
+(EX_CONFIG); 124 `watch --timeout` ran out; 130 / 143 `watch` interrupted by SIGINT /
+SIGTERM.
 """
 
 from __future__ import annotations
