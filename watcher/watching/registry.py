@@ -7,6 +7,7 @@ the poller's round for it; the store keeps them across restarts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
 
 import structlog
@@ -17,6 +18,8 @@ from watcher.core.clock import Clock
 from watcher.core.transitions import ObjectState
 from watcher.state.astore import AsyncStore
 from watcher.state.reconcile import Reconciled, load_active, reconcile_config_watches
+from watcher.state.store_records import WatchKey
+from watcher.watching.leases import LeaseKeeper
 from watcher.watching.poller import Poller
 from watcher.watching.scheduler import Scheduler
 from watcher.watching.watch_state import RunState, ThreadState, WatchTable
@@ -37,6 +40,7 @@ class Registry:
         table: WatchTable,
         client: ApiClient,
         poller: Poller,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -45,6 +49,15 @@ class Registry:
         self.table = table
         self.client = client
         self.poller = poller
+        self.leases = leases  # replicas: only the watches whose lease this one holds
+
+    def _exclusive(self) -> AbstractAsyncContextManager[None]:
+        """Replicas on one database make the config's watches true one at a time."""
+        shared = self.store.lease_store
+        return shared.exclusive() if shared is not None else nullcontext()
+
+    async def _ours(self, key: WatchKey) -> bool:
+        return self.leases is None or await self.leases.claim(key)
 
     async def add_configured_watches(self) -> None:
         """Make the store's config watches what the config's [[watch]] entries say.
@@ -53,7 +66,9 @@ class Registry:
         stopped and forgotten; watches added through the control API are kept.
         """
         specs, now = self.settings.watch, self.clock.wall()
-        done = await self.store.run(partial(reconcile_config_watches, self.store.sync, specs, now))
+        async with self._exclusive():
+            fn = partial(reconcile_config_watches, self.store.sync, specs, now)
+            done = await self.store.run(fn)
         for thread_id, run_id in done.removed:
             log.info("watch removed: no longer in the config", thread_id=thread_id, run_id=run_id)
 
@@ -64,7 +79,9 @@ class Registry:
         include: Sequence[str] | None,
         cursor: str | None = None,
     ) -> None:
-        if ("run", thread_id, run_id) in self.scheduler:
+        if ("run", thread_id, run_id) in self.scheduler or not await self._ours(
+            (thread_id, run_id)
+        ):
             return
         known = await self.store.known_states(thread_id, run_id)
         self._start_run(thread_id, run_id, include, cursor, known)
@@ -98,7 +115,7 @@ class Registry:
     async def start_thread_watch(
         self, thread_id: str, include: Sequence[str] | None, started_at: float, listed: bool
     ) -> None:
-        if ("thread", thread_id) in self.scheduler:
+        if ("thread", thread_id) in self.scheduler or not await self._ours((thread_id, None)):
             return
         seen = await self.store.runs_of_thread(thread_id)
         self._start_thread(thread_id, include, started_at, listed, seen)
@@ -128,11 +145,39 @@ class Registry:
         )
 
     async def start_all(self) -> None:
+        if self.leases is not None:  # only what this replica holds
+            await self.start_held(sorted(self.leases.held, key=lambda k: (k[0], k[1] or "")))
+            return
         active = await self.store.run(partial(load_active, self.store.sync))  # one hand-off
         for w, known in active.runs:
             self._start_run(w.thread_id, w.run_id, w.include, w.cursor, known)
         for t, seen in active.threads:
             self._start_thread(t.thread_id, t.include, t.started_at, t.listed, seen)
+
+    async def start_held(self, keys: Sequence[WatchKey]) -> None:
+        """Start watches whose lease was just taken, from the stored cursor and statuses."""
+        runs = {(w.thread_id, w.run_id): w for w in await self.store.run_watches(active_only=True)}
+        threads = {t.thread_id: t for t in await self.store.thread_watches()}
+        for thread_id, run_id in keys:
+            if run_id and (w := runs.get((thread_id, run_id))) is not None:
+                known = await self.store.known_states(thread_id, run_id)
+                self._start_run(thread_id, run_id, w.include, w.cursor, known)
+            elif not run_id and (t := threads.get(thread_id)) is not None:
+                seen = await self.store.runs_of_thread(thread_id)
+                self._start_thread(thread_id, t.include, t.started_at, t.listed, seen)
+
+    def stop(self, key: WatchKey) -> bool:
+        """Stop polling a watch here (its lease went to another replica); it stays in the
+        store. Whether it was running."""
+        thread_id, run_id = key
+        job = ("run", thread_id, run_id) if run_id else ("thread", thread_id)
+        running = job in self.scheduler
+        self.scheduler.cancel(job)
+        if run_id:
+            self.table.runs.pop((thread_id, run_id), None)
+        else:
+            self.table.threads.pop(thread_id, None)
+        return running
 
     async def add_watch(
         self,
@@ -212,9 +257,9 @@ class Registry:
     async def reconcile(self, new: Settings) -> Reconciled:
         """The config's [[watch]] entries of `new` made true: added, removed, `include`."""
         now = self.clock.wall()
-        done = await self.store.run(
-            partial(reconcile_config_watches, self.store.sync, new.watch, now)
-        )
+        async with self._exclusive():
+            fn = partial(reconcile_config_watches, self.store.sync, new.watch, now)
+            done = await self.store.run(fn)
         for thread_id, run_id in done.removed:
             self.scheduler.cancel(("run", thread_id, run_id) if run_id else ("thread", thread_id))
             self.table.runs.pop((thread_id, run_id or ""), None)
