@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -19,13 +19,15 @@ import pytest
 from tests.fakes import FakeClock
 from tests.inproc import Lines, sim_client
 from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
-from watcher.config.settings import PollSettings, Settings, StateSettings
+from watcher.config.settings import PollSettings, Settings, StateSettings, WatchSpec
+from watcher.service.http_api import create_http_app
 from watcher.service.metrics import Metrics
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
 from watcher.state.store_pg import PgStore
 from watcher.state.store_pg_adapter import PgAsyncStore
 from watcher.watching.app import Watcher
+from watcher.watching.config_watches import add_configured_watches
 
 pytestmark = pytest.mark.anyio
 
@@ -77,12 +79,13 @@ class World:
         self.clock = FakeClock(start=1000.0, wall=EPOCH)
         self.stores: list[PgStore] = []
 
-    async def replica(self, name: str) -> Replica:
+    async def replica(self, name: str, watch: Sequence[WatchSpec] = ()) -> Replica:
         store = await PgStore.open(self.url)
         self.stores.append(store)
         client, requests = sim_client(self.app, self.clock)
         state = StateSettings(url=self.url, lease=LEASE)
-        settings = Settings(api=client.api, poll=PollSettings(interval=INTERVAL), state=state)
+        poll = PollSettings(interval=INTERVAL)
+        settings = Settings(api=client.api, poll=poll, state=state, watch=tuple(watch))
         lines, metrics = Lines(), Metrics()
         watcher = Watcher(
             settings,
@@ -206,7 +209,50 @@ async def test_a_replica_that_stops_cleanly_hands_over_at_once_one_that_dies_at_
         await b.watcher.lease_step()
         assert b.held() == everything
         assert b.takeovers() == 3
-    status: Any = b.watcher.replica()
-    assert status["id"] == "replica-b" and status["lease_seconds"] == LEASE
-    assert status["leases_held"] == 3
-    assert b.metrics.registry.get_sample_value("runstep_watcher_leases_held") == 3
+    # /status and /metrics show the replica and its leases
+    app = create_http_app(b.watcher, b.metrics, token=None)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as http:
+        status: Any = (await http.get("/status")).json()["replica"]
+        text = (await http.get("/metrics")).text
+    assert status == {
+        "id": "replica-b",
+        "lease_seconds": LEASE,
+        "leases_held": 3,
+        "held": [{"thread_id": "thread_1", "run_id": f"run_{x}"} for x in "abc"],
+        "takeovers": 3,
+    }
+    assert "runstep_watcher_leases_held 3.0" in text
+    assert "runstep_watcher_lease_takeovers_total 3.0" in text
+
+
+async def test_config_watches_are_made_true_once_and_a_removal_reaches_the_holder(
+    world: World,
+) -> None:
+    specs = [WatchSpec(thread_id="thread_1", run_id=f"run_{x}") for x in "abc"]
+    specs.append(WatchSpec(response_id="resp_1"))
+    a = await world.replica("replica-a", specs)
+    b = await world.replica("replica-b", specs)
+    keys = {("thread_1", f"run_{x}") for x in "abc"} | {("response:", "resp_1")}
+    with anyio.fail_after(30):
+        # one replica at a time: b waits while another holds the config's lock
+        async with world.stores[0].exclusive():
+            with anyio.move_on_after(1.0) as waited:
+                await add_configured_watches(b.watcher.registry)
+            assert waited.cancelled_caught
+        async with anyio.create_task_group() as tg:  # both start together
+            for r in (a, b):
+                tg.start_soon(add_configured_watches, r.watcher.registry)
+        for r in (a, b):
+            await r.watcher.lease_step()
+        assert a.held() | b.held() == keys and not a.held() & b.held()
+        holder, other = (a, b) if ("thread_1", "run_a") in a.held() else (b, a)
+        # the other replica's reload drops run_a from the config: its holder stops it
+        await other.watcher.reload(other.watcher.settings.model_copy(update={"watch": specs[1:]}))
+        await holder.watcher.lease_step()
+        assert ("thread_1", "run_a") not in holder.held()
+        page, _ = await holder.watcher.watches()
+        assert ("thread_1", "run_a") not in {(w["thread_id"], w["run_id"]) for w in page}
+        # run_b, run_c and resp_1 (a response is a watch of one object, like a run)
+        assert holder.watcher.counts()["runs"] + other.watcher.counts()["runs"] == 3

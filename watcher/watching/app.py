@@ -22,6 +22,7 @@ from watcher.delivery.sinks import LineSink
 from watcher.service.metrics import Metrics
 from watcher.state.astore import AsyncStore
 from watcher.state.store import Store
+from watcher.watching.config_watches import add_configured_watches, reconcile
 from watcher.watching.health import LIVENESS_WINDOW, Health
 from watcher.watching.leases import LeaseKeeper
 from watcher.watching.poller import NO_API_MESSAGE, Observer, Poller
@@ -174,7 +175,7 @@ class Watcher:
     async def reload(self, new: Settings) -> None:
         """Apply a new config: [[watch]] added and removed, every [poll] and [retry] key;
         state is kept. What needs a restart is named in one log line (`reloadable`)."""
-        done = await self.registry.reconcile(new)
+        done = await reconcile(self.registry, new)
         applied = changed_keys(self.settings.poll, new.poll, "poll")
         applied += changed_keys(self.settings.retry, new.retry, "retry")
         self.registry.apply_poll(new.poll)
@@ -213,7 +214,7 @@ class Watcher:
         replica = {"replica": keeper.replica} if keeper is not None else {}
         with structlog.contextvars.bound_contextvars(**replica):
             await self.recorder.flush_pending()
-            await self.registry.add_configured_watches()
+            await add_configured_watches(self.registry)
             if keeper is not None:
                 await keeper.tick()  # what is free now is this replica's
             await self.registry.start_all()

@@ -68,6 +68,7 @@ class LeaseKeeper:
         self.metrics = metrics
         self.held: set[WatchKey] = set()
         self.takeovers = 0
+        self._valid_until = 0.0  # (unix time) the leases held run at least until then
 
     @property
     def period(self) -> float:
@@ -119,6 +120,7 @@ class LeaseKeeper:
         # taking first drops the leases of watches ended or removed: not renewed after
         taken = await self.store.take_leases(self.replica, now, lease=self.lease)
         kept = await self.store.renew_leases(self.replica, now, lease=self.lease)
+        self._valid_until = now + self.lease
         self.held = kept | {t.key for t in taken}
         for t in taken:
             if t.key not in before:  # (one of ours that expired and came back: kept)
@@ -144,6 +146,21 @@ class LeaseKeeper:
                 await self.step(start, stop)
             except StoreError as exc:
                 log.warning("renewing leases failed; trying again", error=str(exc))
+                if self.held and self.clock.wall() >= self._valid_until:
+                    self._give_up(stop)
+
+    def _give_up(self, stop: Stop) -> None:
+        """Leases not renewed in time are the others' by now: stop polling those watches
+        here, so no watch is polled by two replicas for long."""
+        log.warning(
+            "leases expired while the database did not answer; their watches stop here",
+            replica=self.replica,
+            count=len(self.held),
+        )
+        for key in self.held:
+            stop(key)
+        self.held.clear()
+        self._gauge()
 
     async def release(self) -> None:
         """At a clean stop: every lease held freed at once for the other replicas."""

@@ -7,17 +7,16 @@ the poller's round for it; the store keeps them across restarts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
 
 import structlog
 
 from watcher.api.client import ApiClient
-from watcher.config.settings import PollSettings, Settings, WatchSpec
+from watcher.config.settings import PollSettings, Settings
 from watcher.core.clock import Clock
 from watcher.core.transitions import ObjectState
 from watcher.state.astore import AsyncStore
-from watcher.state.reconcile import Reconciled, load_active, reconcile_config_watches
+from watcher.state.reconcile import load_active
 from watcher.state.store_records import WatchKey
 from watcher.watching.leases import LeaseKeeper
 from watcher.watching.poller import Poller
@@ -51,26 +50,8 @@ class Registry:
         self.poller = poller
         self.leases = leases  # replicas: only the watches whose lease this one holds
 
-    def _exclusive(self) -> AbstractAsyncContextManager[None]:
-        """Replicas on one database make the config's watches true one at a time."""
-        shared = self.store.lease_store
-        return shared.exclusive() if shared is not None else nullcontext()
-
     async def _ours(self, key: WatchKey) -> bool:
         return self.leases is None or await self.leases.claim(key)
-
-    async def add_configured_watches(self) -> None:
-        """Make the store's config watches what the config's [[watch]] entries say.
-
-        Watches the config no longer lists (removed while the daemon was stopped) are
-        stopped and forgotten; watches added through the control API are kept.
-        """
-        specs, now = self.settings.watch, self.clock.wall()
-        async with self._exclusive():
-            fn = partial(reconcile_config_watches, self.store.sync, specs, now)
-            done = await self.store.run(fn)
-        for thread_id, run_id in done.removed:
-            log.info("watch removed: no longer in the config", thread_id=thread_id, run_id=run_id)
 
     async def start_watch(
         self,
@@ -211,8 +192,7 @@ class Registry:
             await self._drop_run(thread_id, run_id)
         else:
             found = thread_id in {t.thread_id for t in await self.store.thread_watches()}
-            self.scheduler.cancel(("thread", thread_id))
-            self.table.threads.pop(thread_id, None)
+            self.stop((thread_id, None))
             await self.store.remove_thread_watch(thread_id)
             for w in await self.store.run_watches():
                 if w.thread_id == thread_id and w.source in ("thread", "ignored"):
@@ -222,8 +202,7 @@ class Registry:
         return found
 
     async def _drop_run(self, thread_id: str, run_id: str) -> None:
-        self.scheduler.cancel(("run", thread_id, run_id))
-        self.table.runs.pop((thread_id, run_id), None)
+        self.stop((thread_id, run_id))
         await self.store.remove_run_watch(thread_id, run_id)
 
     async def at_capacity(self, thread_id: str, run_id: str | None, cap: int) -> bool:
@@ -253,49 +232,6 @@ class Registry:
             )
         more = len(rows) == limit
         return out, ((rows[-1][0], rows[-1][1] or "") if rows and more else None)
-
-    async def reconcile(self, new: Settings) -> Reconciled:
-        """The config's [[watch]] entries of `new` made true: added, removed, `include`."""
-        now = self.clock.wall()
-        async with self._exclusive():
-            fn = partial(reconcile_config_watches, self.store.sync, new.watch, now)
-            done = await self.store.run(fn)
-        for thread_id, run_id in done.removed:
-            self.scheduler.cancel(("run", thread_id, run_id) if run_id else ("thread", thread_id))
-            self.table.runs.pop((thread_id, run_id or ""), None)
-            if not run_id:
-                self.table.threads.pop(thread_id, None)
-            log.info("watch removed", thread_id=thread_id, run_id=run_id)
-        for thread_id, run_id in done.dropped_runs:
-            self.scheduler.cancel(("run", thread_id, run_id))
-            self.table.runs.pop((thread_id, run_id), None)
-        for spec in done.added:
-            scope, object_id = spec.key
-            if object_id:
-                await self.start_watch(scope, object_id, spec.include)
-            else:
-                await self.start_thread_watch(scope, spec.include, now, listed=False)
-            log.info("watch added", thread_id=scope, run_id=object_id, source="config")
-        for spec in done.include_changed:
-            await self._follow_include(spec, new.poll)
-        return done
-
-    async def _follow_include(self, spec: WatchSpec, poll: PollSettings) -> None:
-        """A [[watch]] whose `include` changed: its next polls (and its runs') use the new one."""
-        include = tuple(spec.include) if spec.include is not None else None
-        scope, object_id = spec.key
-        runs = [object_id] if object_id else []
-        if not object_id and (thread := self.table.threads.get(scope)) is not None:
-            thread.include = include
-            runs = [
-                w.run_id
-                for w in await self.store.run_watches(active_only=True)
-                if w.thread_id == scope and w.source == "thread"
-            ]
-        for run_id in runs:
-            if (state := self.table.runs.get((scope, run_id))) is not None:
-                state.include = include if include is not None else tuple(poll.include)
-                state.default_include = include is None
 
     def apply_poll(self, poll: PollSettings) -> None:
         """[poll] in force from now: the cap, the budget ceiling, include, the cadence."""
