@@ -30,7 +30,7 @@ log = structlog.get_logger("watcher.leases")
 #: Watches listed by name in `/status` (the count is always whole).
 SHOWN = 20
 #: How long a clean stop may spend releasing its leases.
-RELEASE_SECONDS = 2.0
+RELEASE_SECONDS = 1.0
 
 Start = Callable[[Sequence[WatchKey]], Awaitable[None]]
 Stop = Callable[[WatchKey], bool]  # whether the watch was running here
