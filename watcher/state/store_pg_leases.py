@@ -22,12 +22,14 @@ __all__ = ["EXCLUSIVE", "Lease", "PgLeaseTables"]
 EXCLUSIVE = 0x7273772D63666777
 
 # Lease rows of watches no longer active (finished, removed): gone, so nobody takes them
-# and their holder's renewal no longer returns them.
+# and their holder's renewal no longer returns them. Rows another replica has locked are
+# left for a later tick (never waited on: two replicas taking at once cannot deadlock).
 _DROP_ENDED = (
-    "DELETE FROM watch_leases l WHERE CASE WHEN l.run_id = ''"
+    "DELETE FROM watch_leases WHERE (thread_id, run_id) IN"
+    " (SELECT thread_id, run_id FROM watch_leases l WHERE CASE WHEN l.run_id = ''"
     " THEN NOT EXISTS (SELECT 1 FROM thread_watches t WHERE t.thread_id = l.thread_id)"
     " ELSE NOT EXISTS (SELECT 1 FROM run_watches w WHERE w.thread_id = l.thread_id"
-    " AND w.run_id = l.run_id AND w.done = 0) END"
+    " AND w.run_id = l.run_id AND w.done = 0) END FOR UPDATE SKIP LOCKED)"
 )
 
 
@@ -43,7 +45,7 @@ class PgLeaseTables(PgTables):
                 "INSERT INTO watch_leases (thread_id, run_id)"
                 " SELECT thread_id, run_id FROM run_watches WHERE done = 0"
                 " UNION ALL SELECT thread_id, '' FROM thread_watches"
-                " ON CONFLICT DO NOTHING"
+                " ORDER BY 1, 2 ON CONFLICT DO NOTHING"  # (in one order: no deadlock)
             )
             cur = await conn.execute(
                 "WITH free AS (SELECT thread_id, run_id, owner FROM watch_leases"
