@@ -280,6 +280,9 @@ class StateSettings(_Section):
     url: str | None = None
     password: SecretStr | None = None  # from password_file, $PGPASSWORD or a credential
     password_file: Path | None = None
+    # replicas on one PostgreSQL database: seconds a replica's lease on a watch lasts
+    # unless renewed; after a replica dies, its watches are taken over within about this
+    lease: float = Field(15.0, gt=0)
 
     @model_validator(mode="after")
     def _one_backend(self) -> StateSettings:
