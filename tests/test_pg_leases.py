@@ -254,5 +254,34 @@ async def test_config_watches_are_made_true_once_and_a_removal_reaches_the_holde
         assert ("thread_1", "run_a") not in holder.held()
         page, _ = await holder.watcher.watches()
         assert ("thread_1", "run_a") not in {(w["thread_id"], w["run_id"]) for w in page}
+        await other.watcher.lease_step()  # takes what the holder handed over (its share)
         # run_b, run_c and resp_1 (a response is a watch of one object, like a run)
         assert holder.watcher.counts()["runs"] + other.watcher.counts()["runs"] == 3
+
+
+async def test_replicas_hold_a_share_each_and_a_survivor_takes_all(world: World) -> None:
+    specs = [WatchSpec(thread_id="thread_1", run_id=f"run_{x}") for x in "abcd"]
+    a = await world.replica("replica-a", specs)
+    b = await world.replica("replica-b", specs)
+    keys = {("thread_1", f"run_{x}") for x in "abcd"}
+    with anyio.fail_after(30):
+        await add_configured_watches(a.watcher.registry)
+        await a.watcher.lease_step()
+        assert a.held() == keys  # alone so far: every watch
+        await b.watcher.lease_step()  # b joins: nothing is free yet
+        await a.watcher.lease_step()  # a hands over what is more than its share
+        await b.watcher.lease_step()  # b takes it
+        assert len(a.held()) == len(b.held()) == 2 and a.held() | b.held() == keys
+        assert a.watcher.counts()["runs"] == b.watcher.counts()["runs"] == 2
+        await a.poll_all()
+        await b.poll_all()
+        runs = [
+            {p for q in r.requests for p in q.url.path.split("/") if p.startswith("run_")}
+            for r in (a, b)
+        ]
+        assert runs[0] | runs[1] == {"run_a", "run_b", "run_c", "run_d"}
+        assert runs[0] & runs[1] == set()  # each run polled by one replica
+        for _ in range(int(LEASE / INTERVAL) + 1):  # b dies: no more ticks; a goes on
+            world.advance(INTERVAL)
+            await a.watcher.lease_step()
+        assert a.held() == keys and a.takeovers() == 2

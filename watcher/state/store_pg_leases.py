@@ -9,7 +9,7 @@ The `LeaseStore` of `store_protocol`, driven by `watching.leases`. Expiries are 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from watcher.state.store_pg_base import PgTables
@@ -95,11 +95,36 @@ class PgLeaseTables(PgTables):
         )
         return {(t, r or None) for t, r in rows}
 
-    async def release_leases(self, owner: str) -> int:
-        """At a clean stop: `owner`'s leases free at once for the others."""
-        return await self._exec(
-            "UPDATE watch_leases SET owner = NULL, expires_at = 0 WHERE owner = %s", (owner,)
+    async def release_leases(self, owner: str, keys: Collection[WatchKey] | None = None) -> int:
+        """`owner`'s leases (all of them: a clean stop, which also ends its heartbeat; or
+        those of `keys`: more than its share) free at once for the others; how many."""
+        if keys is not None:
+            return await self._exec(
+                "UPDATE watch_leases SET owner = NULL, expires_at = 0 WHERE owner = %s"
+                " AND (thread_id, run_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                (owner, [t for t, _ in keys], [r or "" for _, r in keys]),
+            )
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM replicas WHERE id = %s", (owner,))
+            cur = await conn.execute(
+                "UPDATE watch_leases SET owner = NULL, expires_at = 0 WHERE owner = %s", (owner,)
+            )
+            return cur.rowcount
+
+    async def share(self, owner: str, now: float, *, lease: float) -> tuple[int, int]:
+        """`owner` is alive (its heartbeat); (replicas alive, itself included; watches
+        active): each replica holds about its share of them."""
+        row = await self._one(
+            "WITH beat AS (INSERT INTO replicas VALUES (%s, %s) ON CONFLICT (id)"
+            " DO UPDATE SET seen_at = excluded.seen_at),"
+            " gone AS (DELETE FROM replicas WHERE seen_at < %s AND id <> %s)"
+            " SELECT 1 + (SELECT count(*) FROM replicas WHERE seen_at > %s AND id <> %s),"
+            " (SELECT count(*) FROM run_watches WHERE done = 0)"
+            " + (SELECT count(*) FROM thread_watches)",
+            (owner, now, now - 100 * lease, owner, now - lease, owner),
         )
+        assert row is not None
+        return int(str(row[0])), int(str(row[1]))
 
     async def leases(self, now: float) -> list[Lease]:
         """Who holds what (leases not expired), for `/status`."""

@@ -3,8 +3,10 @@
 Every tick (a third of the lease, or the poll interval if shorter) it renews the leases it
 holds, stops the watches whose lease it lost (expired meanwhile, or the watch ended or was
 removed elsewhere), takes the free and expired ones and starts them, from the stored cursor
-and statuses. A clean stop releases its leases, so the others take them at once; a replica
-that dies keeps them until they expire. Only for a store that offers leases (PostgreSQL):
+and statuses. Each replica holds its share of the watches (the active ones over the
+replicas alive, rounded up): it takes no more, and hands over the rest when one joins. A
+clean stop releases its leases, so the others take them at once; a replica that dies keeps
+them until they expire. Only for a store that offers leases (PostgreSQL):
 on SQLite one process owns the state and every watch is its own.
 """
 
@@ -114,17 +116,32 @@ class LeaseKeeper:
         return taken is not None
 
     async def tick(self) -> tuple[list[WatchKey], list[WatchKey]]:
-        """Take what is free, renew what is held: (watches taken, watches lost) since the
-        last tick."""
+        """Take what is free, up to this replica's share; renew what is held; hand over
+        what is more than the share (a replica joined): (watches taken, watches lost)."""
         now, before = self.clock.wall(), set(self.held)
+        alive, active = await self.store.share(self.replica, now, lease=self.lease)
+        share = -(-active // alive)  # the ceiling: the shares cover every watch
         # taking first drops the leases of watches ended or removed: not renewed after
-        taken = await self.store.take_leases(self.replica, now, lease=self.lease)
+        taken = await self.store.take_leases(
+            self.replica, now, lease=self.lease, limit=max(0, share - len(before))
+        )
         kept = await self.store.renew_leases(self.replica, now, lease=self.lease)
         self._valid_until = now + self.lease
         self.held = kept | {t.key for t in taken}
         for t in taken:
             if t.key not in before:  # (one of ours that expired and came back: kept)
                 self._taken(t)
+        if alive > 1 and len(self.held) > share:
+            extra = sorted(self.held, key=_order)[share:]
+            await self.store.release_leases(self.replica, extra)
+            self.held.difference_update(extra)
+            log.info(
+                "leases handed over: more than this replica's share",
+                replica=self.replica,
+                count=len(extra),
+                share=share,
+                replicas=alive,
+            )
         self._gauge()
         lost = sorted(before - self.held, key=_order)
         return [t.key for t in taken if t.key not in before], lost
