@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import model_validator
 
 from watcher.config.section import RunId, _Section
-from watcher.core.watch_keys import DISCOVERABLE, object_key
+from watcher.core.watch_keys import object_key
+from watcher.sources.kinds import DISCOVERABLE
 
 __all__ = ["WATCH_KINDS", "WatchSpec"]
 
