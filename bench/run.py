@@ -473,6 +473,7 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=HERE / "results.md")
     p.add_argument("--plot", type=Path, default=HERE / "results.png")
+    p.add_argument("--no-plot", action="store_true", help="no plot (matplotlib not needed)")
     p.add_argument(
         "--replot", action="store_true", help="only redraw the plot from the last results.json"
     )
@@ -517,7 +518,8 @@ def main() -> None:
     text = report(header.rstrip("\n"), results, args)
     args.out.write_text(text)
     save(results, args.out.with_suffix(".json"))
-    plot(results, args.plot)
+    if not args.no_plot:
+        plot(results, args.plot)
     print(text)
 
 

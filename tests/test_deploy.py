@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -62,3 +63,78 @@ def test_manifest_probes_and_secret():
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["config.toml"]
     assert "[http]" in config and 'listen = "0.0.0.0:9464"' in config
     assert "token_file" in config  # a token is mandatory beyond loopback
+
+
+def _pod_runs_check_config(tmp_path: Path, manifest: str) -> tuple[dict, dict, dict]:
+    """`check-config` on the manifest's config as its pod would see it: the ConfigMap and
+    the Secret mounted where the container mounts them (under tmp_path), the environment
+    from the Secret's keys. (the resolved settings, the Deployment, its watcher container)"""
+    docs = list(yaml.safe_load_all((ROOT / "deploy/kubernetes" / manifest).read_text()))
+    kinds = {d["kind"]: d for d in docs}
+    # the operator replaces the placeholders: a webhook secret has a format to pass
+    real = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+    secret = {**kinds["Secret"]["stringData"], "webhook-secret": real}
+    deployment = kinds["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = [c for c in pod["containers"] if c["name"] == "runstep-watcher"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    config_text = ""
+    for mount in container["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            assert volume["configMap"]["name"] == kinds["ConfigMap"]["metadata"]["name"]
+            config_text = kinds["ConfigMap"]["data"][mount["subPath"]]
+            config_at = mount["mountPath"]
+        elif "secret" in volume:
+            assert volume["secret"]["secretName"] == kinds["Secret"]["metadata"]["name"]
+            where = tmp_path / mount["mountPath"].lstrip("/")
+            where.mkdir(parents=True)
+            for key, value in secret.items():
+                (where / key).write_text(value)
+            config_text = config_text.replace(mount["mountPath"], str(where))
+    assert config_text and container["args"] == ["--config", config_at]
+    env = {}
+    for item in container["env"]:
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            assert ref["name"] == kinds["Secret"]["metadata"]["name"]
+        env[item["name"]] = secret[ref["key"]] if ref else item["value"]
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text)
+    result = run_cli("check-config", "--config", str(cfg), **env)
+    assert result.returncode == 0, result.stderr
+    for value in secret.values():
+        assert value not in result.stdout + result.stderr
+    return json.loads(result.stdout), deployment, container
+
+
+def test_replicas_manifest_runs_its_config_on_postgresql_with_the_secret(tmp_path):
+    """The 3-replica Deployment: its config, with the pod's mounts and environment, is
+    valid, keeps its state in PostgreSQL (password from the Secret, masked), and the probes
+    reach the port it listens on."""
+    resolved, deployment, container = _pod_runs_check_config(tmp_path, "replicas.yaml")
+    assert deployment["spec"]["replicas"] == 3
+    state = resolved["state"]
+    assert state["url"].startswith("postgresql://runstep_watcher@postgres.")
+    assert state["password"] == "**********"  # read from $PGPASSWORD, shown masked
+    _probes_reach_the_listen_port(resolved, container)
+    assert not any(
+        "persistentVolumeClaim" in v or "emptyDir" in v
+        for v in deployment["spec"]["template"]["spec"]["volumes"]
+    )  # no state file
+
+
+def test_sidecar_manifest_runs_its_config_with_the_secret(tmp_path):
+    resolved, _deployment, container = _pod_runs_check_config(tmp_path, "sidecar.yaml")
+    assert resolved["state"]["path"] == "/var/lib/runstep-watcher/state.db"
+    assert resolved["http"]["token"] == "**********"
+    _probes_reach_the_listen_port(resolved, container)
+
+
+def _probes_reach_the_listen_port(resolved: dict, container: dict) -> None:
+    port = int(resolved["http"]["listen"].rsplit(":", 1)[1])
+    probes = {
+        container[p]["httpGet"]["path"]: container[p]["httpGet"]["port"]
+        for p in ("livenessProbe", "readinessProbe")
+    }
+    assert probes == {"/livez": port, "/readyz": port}

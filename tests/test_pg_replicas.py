@@ -89,7 +89,7 @@ async def test_leases_are_shared_out_and_taken_over_at_expiry(replicas: list[PgS
         taken: dict[str, list[tuple[str, str | None]]] = {}
 
         async def take(store: PgStore, owner: str) -> None:
-            taken[owner] = await store.take_leases(owner, 100.0, lease=15, limit=6)
+            taken[owner] = [t.key for t in await store.take_leases(owner, 100.0, lease=15, limit=6)]
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(take, a, "replica-a")
@@ -99,12 +99,42 @@ async def test_leases_are_shared_out_and_taken_over_at_expiry(replicas: list[PgS
         assert len(mine | theirs) == 11  # the 10 runs and the thread watch
         assert await a.take_leases("replica-a", 101.0, lease=15) == []  # all held
         # replica-a renews; replica-b dies: its leases go to replica-a at expiry, not before
-        assert await a.renew_leases("replica-a", 110.0, lease=15) == len(mine)
+        assert await a.renew_leases("replica-a", 110.0, lease=15) == mine  # the keys held
         assert await a.take_leases("replica-a", 114.0, lease=15) == []
-        assert set(await a.take_leases("replica-a", 116.0, lease=15)) == theirs
+        over = await a.take_leases("replica-a", 116.0, lease=15)
+        assert {t.key for t in over} == theirs
+        assert {t.previous_owner for t in over} == {"replica-b"}  # a takeover
         held = await b.leases(116.0)
         assert {(x.thread_id, x.run_id) for x in held} == mine | theirs
         assert {x.owner for x in held} == {"replica-a"}
         # a clean stop frees them at once
         assert await a.release_leases("replica-a") == 11
-        assert len(await b.take_leases("replica-b", 117.0, lease=15, limit=100)) == 11
+        freed = await b.take_leases("replica-b", 117.0, lease=15, limit=100)
+        assert len(freed) == 11 and {t.previous_owner for t in freed} == {None}
+
+
+@pytest.mark.anyio
+async def test_a_finished_or_removed_watch_leaves_the_leases(replicas: list[PgStore]) -> None:
+    a, b = replicas
+    for run in ("run_1", "run_2", "run_3"):
+        await a.add_run_watch("thread_a", run, "api")
+    with anyio.fail_after(30):
+        assert len(await a.take_leases("replica-a", 100.0, lease=15)) == 3
+        await a.record("thread_a", "run_1", [], {}, cursor=None, done=True, sinks=[])
+        await a.remove_run_watch("thread_a", "run_2")
+        # expired: nobody takes a finished or removed watch's lease, nor renews it
+        assert [t.key for t in await b.take_leases("replica-b", 200.0, lease=15)] == [
+            ("thread_a", "run_3")
+        ]
+        assert await a.renew_leases("replica-a", 201.0, lease=15) == set()
+        # one watch taken on its own: free, or already this replica's; not another's
+        await a.add_thread_watch("thread_b", "api", 0.0)
+        got = await a.take_lease("replica-a", ("thread_b", None), 202.0, lease=15)
+        assert got is not None and got.key == ("thread_b", None)
+        assert await a.take_lease("replica-a", ("thread_b", None), 203.0, lease=15) is not None
+        assert await b.take_lease("replica-b", ("thread_b", None), 203.0, lease=15) is None
+        late = await b.take_lease("replica-b", ("thread_b", None), 300.0, lease=15)
+        assert late is not None and late.previous_owner == "replica-a"
+        assert {(x.thread_id, x.run_id, x.owner) for x in await a.leases(301.0)} == {
+            ("thread_b", None, "replica-b")
+        }

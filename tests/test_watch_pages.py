@@ -63,6 +63,7 @@ def test_watches_are_listed_by_page_active_ones_unless_all(sim, tmp_path):
         assert [w["run_id"] for w in status["watches"]] == ["run_4"]
         assert status["watches_next"] == "thread_a/run_4"
         assert status["watched"] == {"runs": 2, "threads": 1}
+        assert status["replica"] is None  # one process on its state file: no leases
         for bad in ({"limit": "0"}, {"limit": "x"}, {"after": "../x"}):
             r = httpx.get(f"{url}/v1/watches", params=bad, headers=prod.auth())
             assert r.status_code == 422 and r.json()["error"]["field"] in bad

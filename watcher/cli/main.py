@@ -2,15 +2,15 @@
 
 Exit codes: 0 ok; 1 `watch --exit-status` and the run did not complete; 2 usage;
 3 the API key was refused; 4 not found (the run, no Assistants API at the base URL, or the
-dead letter `outbox replay ID` names); 73 the state file cannot be used; 75 the [http]
-listen port is in use (EX_TEMPFAIL); 78 bad configuration (EX_CONFIG); 124 `watch
---timeout` ran out; 130 / 143 `watch` interrupted by SIGINT / SIGTERM.
+dead letter `outbox replay ID` names); 73 the state file (or the `[state] url` database)
+cannot be used; 75 the [http] listen port is in use (EX_TEMPFAIL); 78 bad configuration
+(EX_CONFIG); 124 `watch --timeout` ran out; 130 / 143 `watch` interrupted by SIGINT /
+SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -23,14 +23,8 @@ import anyio
 import structlog
 
 import watcher.service.logs as logs
-from watcher.cli.options import (
-    EXIT_TIMEOUT,
-    add_global_options,
-    duration,
-    event_id,
-    interrupted_exit_code,
-    since_time,
-)
+from watcher.cli.options import EXIT_TIMEOUT, interrupted_exit_code
+from watcher.cli.parser import CONFIG_ENV, build_parser
 from watcher.config.config_file import load_settings, with_watches
 from watcher.config.settings import ConfigError, Settings
 from watcher.core.textsafe import visible
@@ -40,130 +34,14 @@ from watcher.service.listen import ListenError
 from watcher.state.statefile import hold_lock
 from watcher.state.store import StateError
 from watcher.watching.app import Watcher
-from watcher.watching.watch_target import KINDS, TargetError, watch_entry
+from watcher.watching.watch_target import TargetError, watch_entry
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED_RUN, EXIT_AUTH, EXIT_NOT_FOUND = 0, 1, 3, 4
 EXIT_USAGE, EXIT_STATE, EXIT_TEMPFAIL, EXIT_CONFIG = 2, 73, 75, 78
-CONFIG_ENV = "RUNSTEP_WATCHER_CONFIG"  # the config file when --config is not given
 
 log = structlog.get_logger("watcher.cli")
-
-
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    add_global_options(common)
-    api = argparse.ArgumentParser(add_help=False)
-    api.add_argument("--base-url", help="API base URL (over $OPENAI_BASE_URL and the file)")
-    view = argparse.ArgumentParser(add_help=False)
-    view.add_argument(
-        "--json", action="store_true", help="JSON event lines even when stdout is a terminal"
-    )
-
-    p = argparse.ArgumentParser(
-        prog="runstep-watcher",
-        description="Watch Assistants runs and run steps; emit every status transition.",
-    )
-    add_global_options(p)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser("run", parents=[common, api], help="the daemon")
-    run.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
-    run.add_argument("--state", help="state file (over [state] path)")
-
-    watch = sub.add_parser(
-        "watch", parents=[common, api, view], help="follow one run or object to its end, then exit"
-    )
-    watch.add_argument(
-        "ids", nargs="+", metavar="ID", help="THREAD_ID RUN_ID, or resp_… batch_… ftjob-… vsfb_…"
-    )
-    watch.add_argument("--kind", choices=KINDS, help="what ID is, where its prefix does not say")
-    watch.add_argument("--vector-store", metavar="VS_ID", help="a file batch's vector store")
-    watch.add_argument("--config", type=Path, help=f"optional TOML config file (or ${CONFIG_ENV})")
-    watch.add_argument("--exit-status", action="store_true", help="exit 1 unless the run completed")
-    watch.add_argument(
-        "--timeout",
-        type=duration,
-        metavar="DURATION",
-        help="give up (exit 124) when the run has not ended after DURATION (90, 90s, 5m, 2h)",
-    )
-
-    check = sub.add_parser("check-config", parents=[common, api], help="validate a config")
-    check.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
-    check.add_argument(
-        "--credentials-dir",
-        type=Path,
-        metavar="DIR",
-        help="read secrets from DIR as systemd's $CREDENTIALS_DIRECTORY (openai-api-key, …)",
-    )
-
-    sim = sub.add_parser("simulate", parents=[common], help="serve a simulated Assistants API")
-    sim.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
-    sim.add_argument("--scenario", type=Path, help="JSON scenario file (default: built-in)")
-    sim.add_argument("--generate", type=int, metavar="RUNS", help="generate RUNS random runs")
-    sim.add_argument("--seed", type=int, default=1, help="seed for --generate")
-    sim.add_argument("--long-runs", type=int, default=0, help="with --generate: long runs")
-    sim.add_argument("--long-run-steps", type=int, default=320, help="steps of each long run")
-    sim.add_argument(
-        "--long-run-done", type=int, default=0, help="steps of a long run completed at start"
-    )
-    sim.add_argument("--duration", type=float, default=30.0, help="with --generate: seconds")
-    sim.add_argument("--api-key", help="require this (fake) key")
-    sim.add_argument(
-        "--rate-limit",
-        type=_positive,
-        metavar="RPS",
-        help="allow RPS requests/s (token bucket; 429 with retry-after-ms and x-ratelimit-*)",
-    )
-    sim.add_argument(
-        "--loop", action="store_true", help="keep the built-in scenario going: new runs start"
-    )
-
-    outbox = sub.add_parser(
-        "outbox", parents=[common], help="webhook deliveries: pending and dead letters"
-    )
-    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
-    lst = outbox_sub.add_parser("list", parents=[common], help="pending and dead events")
-    lst.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
-    lst.add_argument("--state", help="state file (over [state] path)")
-    lst.add_argument("--json", action="store_true", help="one JSON object per line")
-    replay = outbox_sub.add_parser("replay", parents=[common], help="send dead letters again")
-    replay.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
-    replay.add_argument("--state", help="state file (over [state] path)")
-    which = replay.add_mutually_exclusive_group(required=True)
-    which.add_argument("event_id", nargs="?", type=event_id, help="one event id (evt_…)")
-    which.add_argument("--all", action="store_true", help="every dead letter")
-    which.add_argument(
-        "--since",
-        type=since_time,
-        metavar="TIME",
-        help="dead letters of events created since TIME (ISO 8601, UTC unless it says; or unix s)",
-    )
-    purge = outbox_sub.add_parser("purge", parents=[common], help="drop dead letters")
-    purge.add_argument("--config", type=Path, help=f"TOML config file (else ${CONFIG_ENV})")
-    purge.add_argument("--state", help="state file (over [state] path)")
-    purge.add_argument(
-        "--before",
-        type=since_time,
-        metavar="TIME",
-        help="only those of events created before TIME (ISO 8601, UTC unless it says; or unix s)",
-    )
-
-    sub.add_parser(
-        "demo", parents=[common, view], help="the simulator and the watcher in one process"
-    )
-    return p
-
-
-def _positive(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {raw!r}")
-    return value
 
 
 class UsageError(Exception):
@@ -319,6 +197,14 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     return run_outbox(args, settings)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from watcher.cli.status import run_status
+
+    path = _config_path(args)
+    settings = load_settings(path, os.environ, {"state.path": args.state}, require_key=False)
+    return run_status(settings.state, as_json=args.json)
+
+
 COMMANDS = {
     "outbox": _cmd_outbox,
     "run": _cmd_run,
@@ -326,11 +212,12 @@ COMMANDS = {
     "check-config": _cmd_check,
     "simulate": _cmd_simulate,
     "demo": _cmd_demo,
+    "status": _cmd_status,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     for name in ("log_level", "log_format"):  # SUPPRESSed unless given, before or after
         setattr(args, name, getattr(args, name, None))
     try:

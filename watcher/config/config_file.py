@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from watcher.config.api_settings import CREDENTIAL_API_KEY, DEFAULT_BASE_URL
 from watcher.config.settings import (
-    CREDENTIAL_API_KEY,
-    DEFAULT_BASE_URL,
     ConfigError,
     Settings,
     WatchSpec,

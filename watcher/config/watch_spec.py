@@ -7,12 +7,14 @@ from typing import Literal
 from pydantic import model_validator
 
 from watcher.config.section import RunId, _Section
-from watcher.core.watch_keys import DISCOVERABLE, object_key
+from watcher.core.watch_keys import object_key
+from watcher.sources.kinds import DISCOVERABLE, TYPES
 
 __all__ = ["WATCH_KINDS", "WatchSpec"]
 
 
 #: A [[watch]] entry's kinds: the keys that name one, each with those it needs beside it.
+#: `<type>_id` watches one object of that type (`watcher.sources.kinds.TYPES`).
 WATCH_KINDS = {
     "thread_id": (),
     "response_id": (),
@@ -42,10 +44,8 @@ class WatchSpec(_Section):
     def _one_kind(self) -> WatchSpec:
         kinds = [k for k in WATCH_KINDS if getattr(self, k) is not None]
         if not kinds:
-            raise ValueError(
-                "thread_id: required (or one of response_id, batch_id, fine_tuning_job_id,"
-                " vector_store_id + file_batch_id, discover)"
-            )
+            others = [" + ".join((*needs, k)) for k, needs in WATCH_KINDS.items()]
+            raise ValueError(f"thread_id: required (or one of {', '.join(others[1:])})")
         if len(kinds) > 1:
             raise ValueError(f"{kinds[1]}: cannot be combined with {kinds[0]} (one kind a watch)")
         kind = kinds[0]
@@ -71,7 +71,8 @@ class WatchSpec(_Section):
         if self.file_batch_id is not None:
             assert self.vector_store_id is not None
             return object_key("file_batch", self.vector_store_id), self.file_batch_id
-        for name in ("response", "batch", "fine_tuning_job"):
-            if (object_id := getattr(self, f"{name}_id")) is not None:
+        for kind in WATCH_KINDS:  # `<type>_id`: one object of a type in `sources.kinds`
+            name = kind.removesuffix("_id")
+            if name in TYPES and (object_id := getattr(self, kind)) is not None:
                 return object_key(name), object_id
         raise AssertionError("validated: one kind")  # pragma: no cover

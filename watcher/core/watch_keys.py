@@ -6,17 +6,14 @@ API was the only source. Other sources fit the same two columns: the first holds
 batches), the second the object's id. IDs never hold `:`, so an Assistants thread id (the
 first column with no `:`) and these keys cannot meet; a configured batch and the same
 batch found by a discovery watch share one row (`("batch:", "batch_1")`): one object, one
-event per status. No I/O.
+event per status. No I/O, and no source's table: which object type a key names is
+`watcher.sources.keys.split_key`'s answer.
 """
 
 from __future__ import annotations
 
-from watcher.sources.kinds import TYPES, ObjectType
+__all__ = ["SEP", "describe", "object_key", "watch_path"]
 
-__all__ = ["DISCOVERABLE", "describe", "object_key", "split_key", "watch_path"]
-
-#: `discover = "…"` values and the object type each lists.
-DISCOVERABLE = {"batches": "batch", "fine_tuning.jobs": "fine_tuning_job"}
 SEP = ":"
 
 
@@ -25,26 +22,18 @@ def object_key(type_name: str, scope: str = "") -> str:
     return f"{type_name}{SEP}{scope}"
 
 
-def split_key(key: str) -> tuple[ObjectType | None, str]:
-    """(its object type, its scope); (None, thread id) for the Assistants source."""
-    if SEP not in key:
-        return None, key
-    name, _, scope = key.partition(SEP)
-    return TYPES.get(name), scope
-
-
 def watch_path(key: str, object_id: str) -> tuple[str, ...]:
     """The ids the source's URL needs, outermost first."""
-    _type, scope = split_key(key)
+    scope = key.partition(SEP)[2] if SEP in key else key
     return (scope, object_id) if scope else (object_id,)
 
 
 def describe(key: str, object_id: str | None) -> str:
     """A watch as a user reads it: `response resp_1`, `run run_1 of thread thread_1`."""
-    object_type, scope = split_key(key)
-    if object_type is None:
-        return f"run {object_id} of thread {scope}" if object_id else f"thread {scope}"
+    if SEP not in key:
+        return f"run {object_id} of thread {key}" if object_id else f"thread {key}"
+    name, _, scope = key.partition(SEP)
     if not object_id:
-        return f"discovery of {object_type.name}s"
+        return f"discovery of {name}s"
     where = f" of vector store {scope}" if scope else ""
-    return f"{object_type.name} {object_id}{where}"
+    return f"{name} {object_id}{where}"

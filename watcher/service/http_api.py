@@ -128,6 +128,7 @@ def create_http_app(
                 "watches_next": page["next"],
                 "webhook_queue": depth,
                 "poll": watcher.poll_in_force(),
+                "replica": watcher.replica(),
                 "upstream": {
                     "last_success": h.last_success,
                     "consecutive_failures": h.consecutive_failures,

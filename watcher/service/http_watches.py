@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from watcher.config.watch_spec import WATCH_KINDS, WatchSpec
 from watcher.core.ids import is_valid_id
-from watcher.core.watch_keys import DISCOVERABLE, object_key, split_key
-from watcher.sources.kinds import TYPES
+from watcher.core.watch_keys import object_key
+from watcher.sources.keys import split_key
+from watcher.sources.kinds import DISCOVERABLE, TYPES
 
 __all__ = ["BODY_KEYS", "BodyError", "delete_key", "parse_body", "shown"]
 

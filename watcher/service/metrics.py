@@ -141,6 +141,16 @@ class Metrics:
         self.api_auth_refused = Gauge(
             PREFIX + "api_auth_refused", "1 while the API refuses the key (401/403)", registry=r
         )
+        self.leases_held = Gauge(
+            PREFIX + "leases_held",
+            "Watches this replica holds the lease of (replicas on PostgreSQL)",
+            registry=r,
+        )
+        self.lease_takeovers = Counter(
+            PREFIX + "lease_takeovers",
+            "Leases taken from a replica whose lease had expired (it died or stalled)",
+            registry=r,
+        )
         self.build_info = Gauge(
             PREFIX + "build_info",
             "Always 1; the running version as a label",

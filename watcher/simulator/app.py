@@ -1,100 +1,40 @@
-"""The simulated Assistants API as an ASGI app (Starlette), and the clocks it runs on.
+"""The simulated API as an ASGI app (Starlette): the checks, faults and counts every /v1
+request goes through, and the routes put together.
 
-Under /v1, the four GET routes of the spec: list objects with cursors and `has_more`,
-OpenAI's error shape, the `OpenAI-Beta` check, an optional key (401 that never echoes it)
-and required query (Azure's `api-version`). Injected faults apply to /v1 only. Under /_sim,
-no auth: advance the clock, inject faults, read stats, transitions and the scenario.
+Every /v1 route: OpenAI's error shape, the `OpenAI-Beta` check (Assistants routes), an
+optional key (401 that never echoes it) and required query (Azure's `api-version`), an
+optional rate limit; injected faults apply to /v1 only. The routes: `assistants_routes`
+(runs and steps), `longrunning_routes` (responses, batches, fine-tuning jobs, file
+batches), `control_routes` (/_sim, no auth). The clocks (`clocks`) are importable from here.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
-import json
-import math
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from watcher.simulator.faults import FaultQueue, apply_fault, openai_error, parse_faults
+from watcher.simulator.assistants_routes import assistants_routes
+from watcher.simulator.clocks import ManualClock, RealClock, SimClock
+from watcher.simulator.control_routes import control_routes
+from watcher.simulator.faults import FaultQueue, apply_fault, openai_error
 from watcher.simulator.limiter import TokenBucket
 from watcher.simulator.longrunning_routes import long_running_routes
 from watcher.simulator.scenario import Scenario
-from watcher.simulator.state import RUN_TERMINAL, PageQuery, World
+from watcher.simulator.state import World
 
 __all__ = ["ManualClock", "RealClock", "SimClock", "create_app"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-POLL_AFTER = "openai-poll-after-ms"
-INCLUDE_OK = frozenset({"step_details.tool_calls[*].file_search.results[*].content"})
 BETA_MESSAGE = (
     "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try "
     "again by setting the header 'OpenAI-Beta: assistants=v2'."
 )
-
-
-class SimClock(Protocol):
-    """The simulator's time: seconds since it started."""
-
-    def now(self) -> float: ...
-
-
-class RealClock:
-    """Seconds since creation, on the monotonic clock."""
-
-    def __init__(self) -> None:
-        self._start = time.monotonic()
-
-    def now(self) -> float:
-        return time.monotonic() - self._start
-
-
-class ManualClock:
-    """Starts at 0 and moves only when told: deterministic tests."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> float:
-        if not (seconds >= 0 and math.isfinite(seconds)):
-            raise ValueError(f"must be a finite number >= 0, got {seconds}")
-        self.t += seconds
-        return self.t
-
-
-def _bad(param: str, message: str, code: str | None = None) -> JSONResponse:
-    return openai_error(400, message, param=param, code=code)
-
-
-def list_params(request: Request, *, steps: bool) -> tuple[PageQuery, bool] | Response:
-    """`limit` (1-100, default 20), `order` (asc|desc, default desc), `after`, `before`, and
-    whether `include[]` asks for file search content (steps only); or a 400 naming the
-    bad parameter."""
-    q = request.query_params
-    raw = q.get("limit", "20")
-    if re.fullmatch(r"-?[0-9]{1,9}", raw) is None:
-        return _bad("limit", f"Invalid 'limit': expected an integer, got {raw!r}.", "invalid_type")
-    limit = int(raw)
-    if not 1 <= limit <= 100:
-        message = f"Invalid 'limit': must be between 1 and 100, got {limit}."
-        return _bad("limit", message, "integer_out_of_range")
-    order = q.get("order", "desc")
-    if order not in ("asc", "desc"):
-        return _bad("order", "Invalid 'order': expected one of 'asc' or 'desc'.", "invalid_value")
-    include = q.getlist("include[]")
-    for value in include:
-        if not steps or value not in INCLUDE_OK:
-            return _bad("include[]", f"Invalid 'include[]' value: {value!r}.", "invalid_value")
-    return PageQuery(limit, order, q.get("after"), q.get("before")), bool(include)
 
 
 class _Sim:
@@ -143,7 +83,8 @@ class _Sim:
                 return openai_error(401, message, code="invalid_api_key")
         for name, value in self.required_query.items():
             if request.query_params.get(name) != value:
-                return _bad(name, f"Missing or unsupported '{name}' query parameter.")
+                message = f"Missing or unsupported '{name}' query parameter."
+                return openai_error(400, message, param=name)
         return None
 
     def endpoint(
@@ -172,123 +113,12 @@ class _Sim:
 
         return handle
 
-    def missing(self, thread_id: str, run_id: str, step_id: str | None = None) -> Response:
-        if not self.world.has_thread(thread_id):
-            return openai_error(404, f"No thread found with id '{thread_id}'.")
-        if step_id is None or self.world.run(thread_id, run_id, self.clock.now()) is None:
-            return openai_error(404, f"No run found with id '{run_id}'.")
-        return openai_error(404, f"No run step found with id '{step_id}'.")
-
-    # -- /v1 --------------------------------------------------------------------------------
-
-    def list_runs(self, request: Request) -> Response:
-        thread_id, params = request.path_params["thread_id"], list_params(request, steps=False)
-        if isinstance(params, Response):
-            return params
-        body = self.world.list_runs(thread_id, self.clock.now(), params[0])
-        return self.missing(thread_id, "") if body is None else JSONResponse(body)
-
-    def get_run(self, request: Request) -> Response:
-        thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
-        run = self.world.run(thread_id, run_id, self.clock.now())
-        if run is None:
-            return self.missing(thread_id, run_id)
-        now, last = time.monotonic(), self.last_poll.get(run_id)
-        if last is not None and run["status"] not in RUN_TERMINAL:
-            self.max_gap[run_id] = max(self.max_gap.get(run_id, 0.0), now - last)
-        self.last_poll[run_id] = now
-        self.thread_of[run_id] = thread_id
-        poll = self.world.poll_after_ms(thread_id, run_id)
-        return JSONResponse(run, headers=None if poll is None else {POLL_AFTER: str(poll)})
-
-    def list_steps(self, request: Request) -> Response:
-        thread_id, run_id = request.path_params["thread_id"], request.path_params["run_id"]
-        params = list_params(request, steps=True)
-        if isinstance(params, Response):
-            return params
-        now, (query, content) = self.clock.now(), params
-        body = self.world.list_steps(thread_id, run_id, now, query, content=content)
-        return self.missing(thread_id, run_id) if body is None else JSONResponse(body)
-
-    def get_step(self, request: Request) -> Response:
-        p = request.path_params
-        thread_id, run_id, step_id = p["thread_id"], p["run_id"], p["step_id"]
-        include = request.query_params.getlist("include[]")
-        if any(value not in INCLUDE_OK for value in include):
-            return _bad("include[]", "Invalid 'include[]' value.", "invalid_value")
-        now, content = self.clock.now(), bool(include)
-        step = self.world.step(thread_id, run_id, step_id, now, content=content)
-        return self.missing(thread_id, run_id, step_id) if step is None else JSONResponse(step)
-
     async def not_found(self, request: Request, exc: Exception) -> Response:
         """Any other path or method: OpenAI's `Invalid URL` under /v1."""
         if not request.url.path.startswith("/v1/"):
             return JSONResponse({"error": f"no such route: {request.url.path}"}, status_code=404)
         message = f"Invalid URL ({request.method} {request.url.path})"
         return self._counted(openai_error(404, message))
-
-    # -- /_sim --------------------------------------------------------------------------------
-
-    async def advance(self, request: Request) -> Response:
-        if not isinstance(self.clock, ManualClock):
-            return JSONResponse({"error": "the clock is real: nothing to advance"}, status_code=409)
-        try:
-            seconds = json.loads(await request.body() or b"{}").get("seconds", 0)
-            return JSONResponse({"now": self.clock.advance(float(seconds))})
-        except (ValueError, TypeError, AttributeError) as exc:
-            return JSONResponse({"error": f"seconds: {exc}"}, status_code=400)
-
-    async def add_faults(self, request: Request) -> Response:
-        try:
-            self.faults.add(parse_faults(json.loads(await request.body())))
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
-        return Response(status_code=204)
-
-    def open_poll_gap(self) -> float:
-        """The longest time since the last GET of a run that has not ended: a starved run."""
-        now, t = time.monotonic(), self.clock.now()
-        gaps = [
-            now - last
-            for run_id, last in self.last_poll.items()
-            if (run := self.world.run(self.thread_of[run_id], run_id, t)) is not None
-            and run["status"] not in RUN_TERMINAL
-        ]
-        return max(gaps, default=0.0)
-
-    async def stats(self, request: Request) -> Response:
-        return JSONResponse(
-            {
-                "requests": self.requests,
-                "by_route": self.by_route,
-                "by_status": self.by_status,
-                "faults_injected": self.faults.injected,
-                "faults_pending": self.faults.pending(),
-                "max_poll_gap": max(self.max_gap.values(), default=0.0),
-                "open_poll_gap": self.open_poll_gap(),
-                "polled_runs": len(self.last_poll),
-                "by_run": self.by_run,
-            }
-        )
-
-    async def transitions(self, request: Request) -> Response:
-        now = self.clock.now()
-        return JSONResponse({"now": now, "transitions": self.world.transitions_until(now)})
-
-    async def scenario(self, request: Request) -> Response:
-        scenario = self.world.scenario
-        listing = [{"id": t.id, "runs": [r.id for r in t.runs]} for t in scenario.threads]
-        lr = scenario.long_running
-        kinds = {
-            "responses": [o.id for o in lr.responses],
-            "batches": [o.id for o in lr.batches],
-            "fine_tuning_jobs": [o.id for o in lr.fine_tuning_jobs],
-            "file_batches": [
-                {"vector_store_id": o.vector_store_id, "id": o.id} for o in lr.file_batches
-            ],
-        }
-        # each other kind of object, when the scenario has some
-        return JSONResponse({"threads": listing} | {k: v for k, v in kinds.items() if v})
 
 
 def create_app(
@@ -305,19 +135,7 @@ def create_app(
     `rate_limit`: a token bucket every /v1 request passes (429 beyond it)."""
     sim = _Sim(scenario, clock or RealClock(), api_key, api_key_header, required_query)
     sim.limiter = rate_limit
-    base = "/v1/threads/{thread_id}/runs"
-    routes = [
-        Route(base, sim.endpoint("runs", sim.list_runs)),
-        Route(base + "/{run_id}", sim.endpoint("run", sim.get_run)),
-        Route(base + "/{run_id}/steps", sim.endpoint("steps", sim.list_steps)),
-        Route(base + "/{run_id}/steps/{step_id}", sim.endpoint("steps", sim.get_step)),
-        *long_running_routes(sim),
-        Route("/_sim/advance", sim.advance, methods=["POST"]),
-        Route("/_sim/faults", sim.add_faults, methods=["POST"]),
-        Route("/_sim/stats", sim.stats),
-        Route("/_sim/transitions", sim.transitions),
-        Route("/_sim/scenario", sim.scenario),
-    ]
+    routes = [*assistants_routes(sim), *long_running_routes(sim), *control_routes(sim)]
     app = Starlette(routes=routes, exception_handlers={404: sim.not_found, 405: sim.not_found})
     app.state.sim = sim
     return app

@@ -4,8 +4,8 @@ data: background responses, batches, fine-tuning jobs, vector-store file batches
 For each of those: the name `watch --kind` spells, its `Kind` (the `object` its answers carry, its
 statuses in the spec's order, which end it, which one is success), the prefix OpenAI writes
 its ids with, where to GET one (`{}` marks each id of a watch's path, outermost first) and
-the list to discover them from, if there is one. The simulator builds its table from this
-one: the two cannot drift. No I/O.
+the list to discover them from, if there is one, with the `discover = "…"` value that
+names it. The simulator builds its table from this one: the two cannot drift. No I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "BATCH",
+    "DISCOVERABLE",
     "FILE_BATCH",
     "FINE_TUNING_JOB",
     "RESPONSE",
@@ -52,6 +53,7 @@ class ObjectType:
     id_prefix: str
     path: tuple[str, ...]  # GET's segments; "{}" where the path's ids go, in order
     listing: tuple[str, ...] | None = None  # the list to discover from, newest first
+    discover: str | None = None  # the `discover = "…"` value of a watch of that list
 
 
 def _kind(object: str, statuses: tuple[str, ...], terminal: set[str], success: str) -> Kind:
@@ -89,6 +91,7 @@ BATCH = ObjectType(
     id_prefix="batch_",
     path=("batches", "{}"),
     listing=("batches",),
+    discover="batches",
 )
 FINE_TUNING_JOB = ObjectType(
     name="fine_tuning_job",
@@ -101,6 +104,7 @@ FINE_TUNING_JOB = ObjectType(
     id_prefix="ftjob-",
     path=("fine_tuning", "jobs", "{}"),
     listing=("fine_tuning", "jobs"),
+    discover="fine_tuning.jobs",
 )
 FILE_BATCH = ObjectType(
     name="file_batch",
@@ -114,6 +118,8 @@ FILE_BATCH = ObjectType(
     path=("vector_stores", "{}", "file_batches", "{}"),
 )
 TYPES = {t.name: t for t in (RESPONSE, BATCH, FINE_TUNING_JOB, FILE_BATCH)}
+#: `discover = "…"` values and the object type each lists.
+DISCOVERABLE = {t.discover: t.name for t in TYPES.values() if t.discover is not None}
 
 
 def type_of_id(object_id: str) -> ObjectType | None:

@@ -18,7 +18,7 @@ import anyio
 import anyio.to_thread
 
 from watcher.state.store import Store
-from watcher.state.store_protocol import StateStore, StoreError
+from watcher.state.store_protocol import LeaseStore, StateStore, StoreError
 
 __all__ = ["AsyncStore"]
 
@@ -42,6 +42,10 @@ def _threaded(
 
 class AsyncStore:
     """Same method names as `Store`; each call awaits its turn on the store's thread."""
+
+    #: Leases on watches, where the store is shared by replicas (PostgreSQL); None here:
+    #: one process owns the state file, so every watch is its own.
+    lease_store: LeaseStore | None = None
 
     def __init__(self, store: Store) -> None:
         self.sync = store

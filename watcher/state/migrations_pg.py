@@ -159,6 +159,16 @@ CREATE INDEX watch_leases_expiry ON watch_leases (expires_at);
 CREATE INDEX watch_leases_owner ON watch_leases (owner);
 """
 
+# Replicas alive (a heartbeat each lease tick) and a count of the active watches cheap
+# enough for every tick: each replica takes its share of them (`store_pg_leases.share`).
+_REPLICAS = """
+CREATE TABLE replicas (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    seen_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX run_watches_active ON run_watches (thread_id) WHERE done = 0;
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class PgStep:
@@ -173,6 +183,7 @@ STEPS = (
     PgStep(2, "outbox heads and counts, kept by a trigger", _OUTBOX),
     PgStep(3, "run_watches.done_at, for retention", _DONE_AT),
     PgStep(4, "watch_leases, for replicas", _LEASES),
+    PgStep(6, "replicas' heartbeats, for each replica's share of the watches", _REPLICAS),
 )
 LATEST = STEPS[-1].version
 

@@ -25,7 +25,7 @@ from watcher.state.store_pg_events import PgEventTables
 from watcher.state.store_pg_leases import PgLeaseTables
 from watcher.state.store_pg_outbox import PgOutboxTables
 from watcher.state.store_pg_watches import PgWatchTables
-from watcher.state.store_protocol import StateStore
+from watcher.state.store_protocol import LeaseStore, StateStore
 
 __all__ = ["PgStore"]
 
@@ -119,3 +119,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _is_a_state_store(store: PgStore) -> StateStore:
     return store  # mypy checks that PgStore implements the protocol
+
+
+def _is_a_lease_store(store: PgStore) -> LeaseStore:
+    return store  # and the leases' protocol (replicas)

@@ -48,6 +48,7 @@ class PgAsyncStore(AsyncStore):
         self.pg = store
         self.sync = cast(Store, _Blocking(store))
         self.path = store.path
+        self.lease_store = store
         for name in METHODS:  # instance attributes: they come before AsyncStore's methods
             setattr(self, name, getattr(store, name))
 

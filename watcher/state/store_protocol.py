@@ -7,14 +7,23 @@ so no backend's own types reach the daemon. Records are the plain ones of `store
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from watcher.core.events import Event
 from watcher.core.transitions import ObjectState
-from watcher.state.store_records import OutboxItem, PendingEvent, RunWatch, ThreadWatch
+from watcher.state.store_records import (
+    Lease,
+    OutboxItem,
+    PendingEvent,
+    RunWatch,
+    TakenLease,
+    ThreadWatch,
+    WatchKey,
+)
 
-__all__ = ["StateStore", "StoreError"]
+__all__ = ["LeaseStore", "StateStore", "StoreError"]
 
 
 class StoreError(Exception):
@@ -95,3 +104,21 @@ class StateStore(Protocol):
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str) -> None: ...
     def prune(self, cutoff: float) -> AsyncIterator[int]: ...
+
+
+class LeaseStore(Protocol):
+    """What a store shared by several replicas offers on top (PostgreSQL): leases on
+    watches, each polled by the replica holding its lease, and a lock for what one replica
+    does for all (the config's watches). A store of one process (SQLite) offers none."""
+
+    async def take_leases(
+        self, owner: str, now: float, *, lease: float, limit: int = 1000
+    ) -> list[TakenLease]: ...
+    async def take_lease(
+        self, owner: str, key: WatchKey, now: float, *, lease: float
+    ) -> TakenLease | None: ...
+    async def renew_leases(self, owner: str, now: float, *, lease: float) -> set[WatchKey]: ...
+    async def release_leases(self, owner: str, keys: Collection[WatchKey] | None = None) -> int: ...
+    async def share(self, owner: str, now: float, *, lease: float) -> tuple[int, int]: ...
+    async def leases(self, now: float) -> list[Lease]: ...
+    def exclusive(self) -> AbstractAsyncContextManager[None]: ...

@@ -7,10 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "Lease",
     "OutboxItem",
     "PendingEvent",
     "RunWatch",
+    "TakenLease",
     "ThreadWatch",
+    "WatchKey",
     "decode_include",
     "encode_include",
 ]
@@ -58,6 +61,33 @@ class OutboxItem:
     next_attempt_at: float
     deadline: float | None
     last_error: str | None
+
+
+#: A watch as leases name it: (thread_id, run_id), run_id None for a thread watch.
+WatchKey = tuple[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who polls a watch until when (replicas sharing one database)."""
+
+    thread_id: str
+    run_id: str | None  # None: a thread watch
+    owner: str
+    expires_at: float  # unix time
+
+
+@dataclass(frozen=True, slots=True)
+class TakenLease:
+    """A lease just taken, and whose it was (None: free, or released at a clean stop)."""
+
+    thread_id: str
+    run_id: str | None
+    previous_owner: str | None
+
+    @property
+    def key(self) -> WatchKey:
+        return (self.thread_id, self.run_id)
 
 
 def decode_include(raw: str | None) -> tuple[str, ...] | None:

@@ -22,7 +22,9 @@ from watcher.delivery.sinks import LineSink
 from watcher.service.metrics import Metrics
 from watcher.state.astore import AsyncStore
 from watcher.state.store import Store
+from watcher.watching.config_watches import add_configured_watches, reconcile
 from watcher.watching.health import LIVENESS_WINDOW, Health
+from watcher.watching.leases import LeaseKeeper
 from watcher.watching.poller import NO_API_MESSAGE, Observer, Poller
 from watcher.watching.registry import Registry
 from watcher.watching.scheduler import Scheduler
@@ -58,6 +60,7 @@ class Watcher:
         stop_on_error: bool = False,
         metrics: Metrics | None = None,
         pace: PaceMonitor | None = None,
+        replica: str | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -87,6 +90,20 @@ class Watcher:
             pace=pace,
             stop_on_error=stop_on_error,
         )
+        # replicas on one database (PostgreSQL): each polls the watches it holds the lease
+        # of; one process on its state file (SQLite), or a one-off `watch`, polls them all
+        self.leases = (
+            LeaseKeeper(
+                astore.lease_store,
+                clock=clock,
+                lease=settings.state.lease,
+                interval=settings.poll.interval,
+                replica=replica,
+                metrics=metrics,
+            )
+            if astore.lease_store is not None and not exit_when_done
+            else None
+        )
         self.registry = Registry(
             settings,
             store=astore,
@@ -95,6 +112,7 @@ class Watcher:
             table=self._table,
             client=client,
             poller=self.poller,
+            leases=self.leases,
         )
         self.stopped_by: int | None = None  # the signal that asked it to stop, if one did
         self._ready_callbacks: list[Callable[[], None]] = []
@@ -148,12 +166,16 @@ class Watcher:
             "max_concurrency": self._scheduler.concurrency,
         }
 
+    def replica(self) -> dict[str, object] | None:
+        """This replica and its leases (`/status`); None when it is the only process."""
+        return self.leases.status() if self.leases is not None else None
+
     # -- reload and lifecycle -----------------------------------------------------------
 
     async def reload(self, new: Settings) -> None:
         """Apply a new config: [[watch]] added and removed, every [poll] and [retry] key;
         state is kept. What needs a restart is named in one log line (`reloadable`)."""
-        done = await self.registry.reconcile(new)
+        done = await reconcile(self.registry, new)
         applied = changed_keys(self.settings.poll, new.poll, "poll")
         applied += changed_keys(self.settings.retry, new.retry, "retry")
         self.registry.apply_poll(new.poll)
@@ -180,14 +202,33 @@ class Watcher:
         self._health.ready = False
         self._scheduler.stop()
 
+    async def lease_step(self) -> None:
+        """One turn of the lease keeper now (a test driving its own clock): renew, take
+        what is free and start it, stop what was lost."""
+        if self.leases is not None:
+            await self.leases.step(self.registry.start_held, self.registry.stop)
+
     async def run(self) -> None:
         """Until stopped (or, for `watch`/`demo`, until every watch has ended)."""
-        await self.recorder.flush_pending()
-        await self.registry.add_configured_watches()
-        await self.registry.start_all()
-        self._health.ready = True
-        for callback in self._ready_callbacks:
-            callback()
-        log.info("watching", **self.counts())
-        await self._scheduler.run()
+        keeper = self.leases
+        replica = {"replica": keeper.replica} if keeper is not None else {}
+        with structlog.contextvars.bound_contextvars(**replica):
+            await self.recorder.flush_pending()
+            await add_configured_watches(self.registry)
+            if keeper is not None:
+                await keeper.tick()  # what is free now is this replica's
+            await self.registry.start_all()
+            self._health.ready = True
+            for callback in self._ready_callbacks:
+                callback()
+            log.info("watching", **self.counts())
+            if keeper is None:
+                await self._scheduler.run()
+            else:
+                async with anyio.create_task_group() as tg:
+                    start, stop = self.registry.start_held, self.registry.stop
+                    tg.start_soon(keeper.run, start, stop, name="watch leases")
+                    await self._scheduler.run()
+                    tg.cancel_scope.cancel()
+                await keeper.release()  # a clean stop: the others take over at once
         await anyio.lowlevel.checkpoint()

@@ -12,11 +12,13 @@ from functools import partial
 import structlog
 
 from watcher.api.client import ApiClient
-from watcher.config.settings import PollSettings, Settings, WatchSpec
+from watcher.config.settings import PollSettings, Settings
 from watcher.core.clock import Clock
 from watcher.core.transitions import ObjectState
 from watcher.state.astore import AsyncStore
-from watcher.state.reconcile import Reconciled, load_active, reconcile_config_watches
+from watcher.state.reconcile import load_active
+from watcher.state.store_records import WatchKey
+from watcher.watching.leases import LeaseKeeper
 from watcher.watching.poller import Poller
 from watcher.watching.scheduler import Scheduler
 from watcher.watching.watch_state import RunState, ThreadState, WatchTable
@@ -37,6 +39,7 @@ class Registry:
         table: WatchTable,
         client: ApiClient,
         poller: Poller,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -45,17 +48,10 @@ class Registry:
         self.table = table
         self.client = client
         self.poller = poller
+        self.leases = leases  # replicas: only the watches whose lease this one holds
 
-    async def add_configured_watches(self) -> None:
-        """Make the store's config watches what the config's [[watch]] entries say.
-
-        Watches the config no longer lists (removed while the daemon was stopped) are
-        stopped and forgotten; watches added through the control API are kept.
-        """
-        specs, now = self.settings.watch, self.clock.wall()
-        done = await self.store.run(partial(reconcile_config_watches, self.store.sync, specs, now))
-        for thread_id, run_id in done.removed:
-            log.info("watch removed: no longer in the config", thread_id=thread_id, run_id=run_id)
+    async def _ours(self, key: WatchKey) -> bool:
+        return self.leases is None or await self.leases.claim(key)
 
     async def start_watch(
         self,
@@ -64,7 +60,9 @@ class Registry:
         include: Sequence[str] | None,
         cursor: str | None = None,
     ) -> None:
-        if ("run", thread_id, run_id) in self.scheduler:
+        if ("run", thread_id, run_id) in self.scheduler or not await self._ours(
+            (thread_id, run_id)
+        ):
             return
         known = await self.store.known_states(thread_id, run_id)
         self._start_run(thread_id, run_id, include, cursor, known)
@@ -98,7 +96,7 @@ class Registry:
     async def start_thread_watch(
         self, thread_id: str, include: Sequence[str] | None, started_at: float, listed: bool
     ) -> None:
-        if ("thread", thread_id) in self.scheduler:
+        if ("thread", thread_id) in self.scheduler or not await self._ours((thread_id, None)):
             return
         seen = await self.store.runs_of_thread(thread_id)
         self._start_thread(thread_id, include, started_at, listed, seen)
@@ -128,11 +126,39 @@ class Registry:
         )
 
     async def start_all(self) -> None:
+        if self.leases is not None:  # only what this replica holds
+            await self.start_held(sorted(self.leases.held, key=lambda k: (k[0], k[1] or "")))
+            return
         active = await self.store.run(partial(load_active, self.store.sync))  # one hand-off
         for w, known in active.runs:
             self._start_run(w.thread_id, w.run_id, w.include, w.cursor, known)
         for t, seen in active.threads:
             self._start_thread(t.thread_id, t.include, t.started_at, t.listed, seen)
+
+    async def start_held(self, keys: Sequence[WatchKey]) -> None:
+        """Start watches whose lease was just taken, from the stored cursor and statuses."""
+        runs = {(w.thread_id, w.run_id): w for w in await self.store.run_watches(active_only=True)}
+        threads = {t.thread_id: t for t in await self.store.thread_watches()}
+        for thread_id, run_id in keys:
+            if run_id and (w := runs.get((thread_id, run_id))) is not None:
+                known = await self.store.known_states(thread_id, run_id)
+                self._start_run(thread_id, run_id, w.include, w.cursor, known)
+            elif not run_id and (t := threads.get(thread_id)) is not None:
+                seen = await self.store.runs_of_thread(thread_id)
+                self._start_thread(thread_id, t.include, t.started_at, t.listed, seen)
+
+    def stop(self, key: WatchKey) -> bool:
+        """Stop polling a watch here (its lease went to another replica); it stays in the
+        store. Whether it was running."""
+        thread_id, run_id = key
+        job = ("run", thread_id, run_id) if run_id else ("thread", thread_id)
+        running = job in self.scheduler
+        self.scheduler.cancel(job)
+        if run_id:
+            self.table.runs.pop((thread_id, run_id), None)
+        else:
+            self.table.threads.pop(thread_id, None)
+        return running
 
     async def add_watch(
         self,
@@ -166,8 +192,7 @@ class Registry:
             await self._drop_run(thread_id, run_id)
         else:
             found = thread_id in {t.thread_id for t in await self.store.thread_watches()}
-            self.scheduler.cancel(("thread", thread_id))
-            self.table.threads.pop(thread_id, None)
+            self.stop((thread_id, None))
             await self.store.remove_thread_watch(thread_id)
             for w in await self.store.run_watches():
                 if w.thread_id == thread_id and w.source in ("thread", "ignored"):
@@ -177,8 +202,7 @@ class Registry:
         return found
 
     async def _drop_run(self, thread_id: str, run_id: str) -> None:
-        self.scheduler.cancel(("run", thread_id, run_id))
-        self.table.runs.pop((thread_id, run_id), None)
+        self.stop((thread_id, run_id))
         await self.store.remove_run_watch(thread_id, run_id)
 
     async def at_capacity(self, thread_id: str, run_id: str | None, cap: int) -> bool:
@@ -208,49 +232,6 @@ class Registry:
             )
         more = len(rows) == limit
         return out, ((rows[-1][0], rows[-1][1] or "") if rows and more else None)
-
-    async def reconcile(self, new: Settings) -> Reconciled:
-        """The config's [[watch]] entries of `new` made true: added, removed, `include`."""
-        now = self.clock.wall()
-        done = await self.store.run(
-            partial(reconcile_config_watches, self.store.sync, new.watch, now)
-        )
-        for thread_id, run_id in done.removed:
-            self.scheduler.cancel(("run", thread_id, run_id) if run_id else ("thread", thread_id))
-            self.table.runs.pop((thread_id, run_id or ""), None)
-            if not run_id:
-                self.table.threads.pop(thread_id, None)
-            log.info("watch removed", thread_id=thread_id, run_id=run_id)
-        for thread_id, run_id in done.dropped_runs:
-            self.scheduler.cancel(("run", thread_id, run_id))
-            self.table.runs.pop((thread_id, run_id), None)
-        for spec in done.added:
-            scope, object_id = spec.key
-            if object_id:
-                await self.start_watch(scope, object_id, spec.include)
-            else:
-                await self.start_thread_watch(scope, spec.include, now, listed=False)
-            log.info("watch added", thread_id=scope, run_id=object_id, source="config")
-        for spec in done.include_changed:
-            await self._follow_include(spec, new.poll)
-        return done
-
-    async def _follow_include(self, spec: WatchSpec, poll: PollSettings) -> None:
-        """A [[watch]] whose `include` changed: its next polls (and its runs') use the new one."""
-        include = tuple(spec.include) if spec.include is not None else None
-        scope, object_id = spec.key
-        runs = [object_id] if object_id else []
-        if not object_id and (thread := self.table.threads.get(scope)) is not None:
-            thread.include = include
-            runs = [
-                w.run_id
-                for w in await self.store.run_watches(active_only=True)
-                if w.thread_id == scope and w.source == "thread"
-            ]
-        for run_id in runs:
-            if (state := self.table.runs.get((scope, run_id))) is not None:
-                state.include = include if include is not None else tuple(poll.include)
-                state.default_include = include is None
 
     def apply_poll(self, poll: PollSettings) -> None:
         """[poll] in force from now: the cap, the budget ceiling, include, the cadence."""

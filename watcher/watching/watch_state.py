@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from watcher.core.transitions import ObjectState
-from watcher.core.watch_keys import SEP, split_key, watch_path
+from watcher.core.watch_keys import SEP, watch_path
 from watcher.sources.assistants import ASSISTANTS
 from watcher.sources.base import Source
+from watcher.sources.keys import split_key
 from watcher.sources.single import SOURCES
 
 __all__ = ["RunOutcome", "RunState", "ThreadState", "WatchTable", "source_of"]
