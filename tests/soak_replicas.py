@@ -26,19 +26,20 @@ from tests.proc import Daemon, event_pairs
 from tests.receiver import Receiver
 from tests.request_log import Failover, Kill, RequestLog, failover, process_url
 from tests.soak import SECRET, SoakReport, config, perturb, scenario, tally
-from watcher.config.settings import StateSettings
 
 
 @dataclass
 class ReplicaReport(SoakReport):
     replicas: int = 0
     lease: float = 0.0
-    max_interval: float = 0.5
+    interval: float = 0.0
+    max_interval: float = 0.0
     recorded_twice: int = 0  # event ids with more than one row in `events`
     stdout_order_violations: int = 0
     hook_attempts: int = 0
     polls_by_process: dict[int, int] = field(default_factory=dict)
     fail: Failover = field(default_factory=lambda: Failover([], [], []))
+    kills: list[Kill] = field(default_factory=list)
 
     def markdown(self, command: str) -> str:
         faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
@@ -123,12 +124,14 @@ def replica_config(
     db_url: str,
     n: int,
     lease: float,
+    interval: float,
+    max_interval: float,
 ) -> Path:
     """tests/soak.py's config on PostgreSQL, for process `n` (its own simulator prefix)."""
     text = config(tmp_path, process_url(base_url, n), hook_url, watches).read_text()
-    state = f'url = "{db_url}"'
-    if "lease" in StateSettings.model_fields:
-        state += f"\nlease = {lease:g}"
+    text = text.replace("interval = 0.1\n", f"interval = {interval:g}\n")
+    text = text.replace("max_interval = 0.5\n", f"max_interval = {max_interval:g}\n")
+    state = f'url = "{db_url}"\nlease = {lease:g}'
     text = text.replace(f'path = "{tmp_path / "soak.db"}"', state)
     path = tmp_path / f"replica-{n}.toml"
     path.write_text(text)
@@ -177,12 +180,15 @@ def run_replica_soak(
     kills: int = 6,
     kill_every: float = 10.0,
     lease: float = 3.0,
+    interval: float = 0.5,
+    max_interval: float = 1.0,
     steps: int = 64,
     step_seconds: float = 0.5,
     step_wall: float = 1.0,
 ) -> ReplicaReport:
-    """`steps` steps of the simulator's clock, each at least `step_wall` s of real time (the
-    kills are on real time), and more when the kills are not all done by then."""
+    """Up to `steps` steps of the simulator's clock, each at least `step_wall` s of real
+    time (the kills are on real time): once the kills are done and the last one's failover
+    seen, the rest of the scenario's time passes in one step (a bound on a slow machine)."""
     started = time.monotonic()
     rng = random.Random(seed)
     spec = scenario(runs, seed, steps * step_seconds * 0.9)
@@ -191,6 +197,7 @@ def run_replica_soak(
     receiver = Receiver([SECRET])
     watches = [(t.id, r.id) for t in spec.threads for r in t.runs]
     report = ReplicaReport(runs=len(watches), steps=steps, replicas=replicas, lease=lease)
+    report.interval, report.max_interval = interval, max_interval
     report.objects = sum(1 + len(r.steps) for t in spec.threads for r in t.runs)
     daemons: list[Daemon] = []
     kill_log: list[Kill] = []
@@ -199,7 +206,15 @@ def run_replica_soak(
     def start() -> int:
         n = len(daemons)
         cfg = replica_config(
-            tmp_path, s.base_url, receiver.url, watches, db_url=db.url, n=n, lease=lease
+            tmp_path,
+            s.base_url,
+            receiver.url,
+            watches,
+            db_url=db.url,
+            n=n,
+            lease=lease,
+            interval=interval,
+            max_interval=max_interval,
         )
         daemons.append(Daemon("run", "--config", str(cfg), cwd=tmp_path))
         return n
@@ -225,8 +240,9 @@ def run_replica_soak(
         for n in slots:
             daemons[n].wait_log('"watching"', 60)
         next_kill = time.monotonic() + kill_every
+        settled = float("inf")  # the last kill's failover seen: no more steps needed
         i = 0
-        while i < steps or len(kill_log) < kills:
+        while i < steps and (len(kill_log) < kills or time.monotonic() < settled):
             begun = time.monotonic()
             perturb(i, rng, s, receiver, report.receiver_flaps)
             s.advance(step_seconds)
@@ -240,11 +256,14 @@ def run_replica_soak(
                 kill_log.append(Kill(at, victim, frozenset(open_)))
                 slots[slot] = start()
                 next_kill += kill_every
+                settled = at + 2 * (lease + max_interval)
             caught_up(f"step {i}", want)
             left = step_wall - (time.monotonic() - begun)
             if left > 0:  # pacing the simulated world on real time, not a synchronisation
                 threading.Event().wait(left)
             i += 1
+        if i < steps:  # a slow machine: the rest of the scenario at once, so every run ends
+            s.advance((steps - i) * step_seconds)
         report.steps = i
         if not receiver.is_up:
             receiver.start()
@@ -268,7 +287,7 @@ def run_replica_soak(
         for line in d.stderr:
             if "Traceback" in line or '"bug:' in line:
                 report.crashes.append(line.strip()[:200])
-    report.restarts = len(kill_log)
+    report.restarts, report.kills = len(kill_log), kill_log
     report.faults = Counter(s.stats()["faults_injected"])
     hook_events = [r["event"] for r in receiver.received]
     report.hook_attempts = len(receiver.attempts)
