@@ -98,6 +98,8 @@ class AsyncStore:
     pending = _threaded(Store.pending)
     mark_delivered = _threaded(Store.mark_delivered)
     due_heads = _threaded(Store.due_heads)
+    claim_due_heads = _threaded(Store.claim_due_heads)
+    claim_oldest_head = _threaded(Store.claim_oldest_head)
     next_due = _threaded(Store.next_due)
     reschedule = _threaded(Store.reschedule)
     mark_dead = _threaded(Store.mark_dead)

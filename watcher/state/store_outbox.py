@@ -1,9 +1,23 @@
-"""The webhook outbox: due heads per run, retries, dead letters, replay and purge."""
+"""The webhook outbox: due heads per run, retries, dead letters, replay and purge.
+
+A sink claims the heads it delivers (`claim_due_heads`), as replicas sharing PostgreSQL do
+(`store_pg_outbox`): a claimed head is not due for anyone until its claim expires or an
+outcome is written for it. One process keeps a state file, so its claims live in memory.
+"""
 
 from __future__ import annotations
 
+import json
+
 from watcher.state.store_base import Tables
 from watcher.state.store_records import OutboxItem
+
+_HEADS = (
+    "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+    " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+    " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
+    " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
+)
 
 __all__ = ["OutboxTables"]
 
@@ -38,6 +52,40 @@ class OutboxTables(Tables):
         ).fetchone()
         return None if row is None else OutboxItem(*row)
 
+    def claim_due_heads(
+        self, sink: str, owner: str, now: float, *, hold: float, limit: int = 100
+    ) -> list[OutboxItem]:
+        """`due_heads` not claimed, each now claimed until `now + hold` (`owner`: one
+        process, one owner of the file)."""
+        held = self._held(sink, now)
+        heads = self.due_heads(sink, now, limit=limit + len(held))
+        taken = [h for h in heads if h.seq not in held][:limit]
+        self._claims.update(((sink, h.seq), now + hold) for h in taken)
+        return taken
+
+    def claim_oldest_head(
+        self, sink: str, owner: str, now: float, *, hold: float
+    ) -> OutboxItem | None:
+        """`oldest_head` not claimed (the probe of a failing endpoint), now claimed."""
+        held = self._held(sink, now)
+        rows = self._db.execute(
+            _HEADS + " WHERE h.sink = ? ORDER BY h.seq LIMIT ?", (sink, 1 + len(held))
+        )
+        for row in rows:
+            item = OutboxItem(*row)
+            if item.seq not in held:
+                self._claims[(sink, item.seq)] = now + hold
+                return item
+        return None
+
+    def _held(self, sink: str, now: float) -> set[int]:
+        """The heads of `sink` claimed until after `now` (expired claims dropped)."""
+        if not self._claims:
+            return set()
+        for key in [k for k, until in self._claims.items() if until <= now]:
+            del self._claims[key]
+        return {seq for s, seq in self._claims if s == sink}
+
     def next_due(self, sink: str) -> float | None:
         """When the next head is due (0: now), or None when nothing is pending."""
         row = self._db.execute(
@@ -47,11 +95,14 @@ class OutboxTables(Tables):
 
     def release(self, sink: str, now: float, *, limit: int = 500) -> int:
         """Up to `limit` heads waiting on their schedule due at once (the endpoint answers
-        again), those due soonest first; how many (`limit`: call again for the rest)."""
+        again), those due soonest first; how many (`limit`: call again for the rest).
+        Claimed heads (in flight) are left alone."""
+        held = json.dumps(sorted(self._held(sink, now)))
         return self._db.execute(
             "UPDATE deliveries SET next_attempt_at = 0 WHERE sink = ? AND seq IN"
-            " (SELECT seq FROM outbox_heads WHERE sink = ? AND due > ? ORDER BY due LIMIT ?)",
-            (sink, sink, now, limit),
+            " (SELECT seq FROM outbox_heads WHERE sink = ? AND due > ?"
+            " AND seq NOT IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT ?)",
+            (sink, sink, now, held, limit),
         ).rowcount
 
     def note_failure(self, sink: str, seq: int, *, error: str) -> None:
@@ -60,6 +111,7 @@ class OutboxTables(Tables):
             "UPDATE deliveries SET last_error = ? WHERE sink = ? AND seq = ?",
             (error[:500], sink, seq),
         )
+        self._unclaim(sink, [seq])
 
     def reschedule(self, sink: str, seq: int, *, at: float, error: str) -> None:
         self._db.execute(
@@ -67,6 +119,7 @@ class OutboxTables(Tables):
             " WHERE sink = ? AND seq = ?",
             (at, error[:500], sink, seq),
         )
+        self._unclaim(sink, [seq])
 
     def mark_dead(self, sink: str, seq: int, *, error: str) -> None:
         self._db.execute(
@@ -74,6 +127,7 @@ class OutboxTables(Tables):
             " WHERE sink = ? AND seq = ?",
             (error[:500], sink, seq),
         )
+        self._unclaim(sink, [seq])
 
     def queue_depth(self, sink: str) -> dict[str, int]:
         rows = self._db.execute("SELECT state, n FROM outbox_counts WHERE sink = ?", (sink,))
