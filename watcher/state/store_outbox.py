@@ -29,16 +29,19 @@ class OutboxTables(Tables):
         """The oldest pending event of each run, if due: a failing one holds back its run only.
 
         Earliest due first (never tried: due at 0, oldest first); read from the heads index.
+        Claimed heads are not due until their claim expires.
         """
+        held = self._held(sink, now)
         rows = self._db.execute(
             "SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
             " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
             " FROM outbox_heads h JOIN deliveries d ON d.sink = h.sink"
             " AND d.seq = h.seq JOIN events e ON e.seq = h.seq"
             " WHERE h.sink = ? AND h.due <= ? ORDER BY h.due, h.seq LIMIT ?",
-            (sink, now, limit),
+            (sink, now, limit + len(held)),
         )
-        return [OutboxItem(*row) for row in rows]
+        items = [OutboxItem(*row) for row in rows]
+        return [i for i in items if i.seq not in held][:limit] if held else items
 
     def oldest_head(self, sink: str) -> OutboxItem | None:
         """The oldest pending event, due or not (the probe of a failing endpoint)."""
@@ -57,9 +60,7 @@ class OutboxTables(Tables):
     ) -> list[OutboxItem]:
         """`due_heads` not claimed, each now claimed until `now + hold` (`owner`: one
         process, one owner of the file)."""
-        held = self._held(sink, now)
-        heads = self.due_heads(sink, now, limit=limit + len(held))
-        taken = [h for h in heads if h.seq not in held][:limit]
+        taken = self.due_heads(sink, now, limit=limit)
         self._claims.update(((sink, h.seq), now + hold) for h in taken)
         return taken
 
@@ -87,7 +88,17 @@ class OutboxTables(Tables):
         return {seq for s, seq in self._claims if s == sink}
 
     def next_due(self, sink: str) -> float | None:
-        """When the next head is due (0: now), or None when nothing is pending."""
+        """When the next head is due (0: now), or None when nothing is pending; a claimed
+        head is due when its claim expires."""
+        claims = {seq: until for (s, seq), until in self._claims.items() if s == sink}
+        if claims:
+            row = self._db.execute(
+                "SELECT MIN(due) FROM outbox_heads WHERE sink = ?"
+                " AND seq NOT IN (SELECT value FROM json_each(?))",
+                (sink, json.dumps(sorted(claims))),
+            ).fetchone()
+            ends = min(claims.values())
+            return ends if row is None or row[0] is None else min(ends, float(row[0]))
         row = self._db.execute(
             "SELECT MIN(due) FROM outbox_heads WHERE sink = ?", (sink,)
         ).fetchone()
