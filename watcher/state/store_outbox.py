@@ -92,9 +92,9 @@ class OutboxTables(Tables):
         head is due when its claim expires."""
         claims = {seq: until for (s, seq), until in self._claims.items() if s == sink}
         if claims:
-            row = self._db.execute(
-                "SELECT MIN(due) FROM outbox_heads WHERE sink = ?"
-                " AND seq NOT IN (SELECT value FROM json_each(?))",
+            row = self._db.execute(  # in the index's order: the first one not claimed
+                "SELECT due FROM outbox_heads WHERE sink = ?"
+                " AND seq NOT IN (SELECT value FROM json_each(?)) ORDER BY due LIMIT 1",
                 (sink, json.dumps(sorted(claims))),
             ).fetchone()
             ends = min(claims.values())
