@@ -170,6 +170,13 @@ async def _claims(store: StateStore) -> list[Any]:
     out.append(await store.release("webhook", 103.0))  # 6 waits on its schedule but is claimed
     out.append(await store.next_due("webhook"))
     out.append(sorted(seqs(await store.due_heads("webhook", 1000.0))))
+    out.append(sorted(seqs(await store.claim_due_heads("webhook", "a", 1000.0, hold=30))))
+    out.append(await store.unclaim("webhook", "b", [2]))  # not b's
+    out.append(await store.unclaim("webhook", "a", [4]))  # not started: due again at once
+    out.append(seqs(await store.due_heads("webhook", 1000.0)))
+    out.append(await store.unclaim("webhook", "a"))  # a clean stop: all of a's
+    out.append(sorted(seqs(await store.due_heads("webhook", 1000.0))))
+    out.append(await store.next_due("webhook"))
     out.append(await store.queue_depth("webhook"))
     out.append(await store.outbox("webhook"))
     return out

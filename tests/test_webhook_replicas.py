@@ -175,3 +175,33 @@ async def test_a_replica_dying_mid_delivery_leaves_the_head_to_another_after_the
     assert receiver.attempts.count(first) == 2  # at least once: the dead replica's, then
     in_order(receiver.attempts, ids)
     assert await replicas[0].queue_depth(SINK) == {"pending": 0, "dead": 0}
+
+
+async def test_a_replica_stopping_gives_its_claims_back_at_once(
+    replicas: list[PgStore], receiver: Receiver
+) -> None:
+    clock = FakeClock(wall=time.time())
+    ids = await backlog(replicas[0], clock, runs=1)
+    first = ids["run_0"][0]
+    stopping, other = (
+        WebhookSink(settings(receiver.url), PgAsyncStore(store), clock, owner=f"replica-{n}")
+        for n, store in enumerate(replicas)
+    )
+    receiver.delay = 0.5
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:  # a stop cuts its delivery short
+                tg.start_soon(stopping.run)
+                await wait_at(receiver, lambda: receiver.in_flight >= 1, "the first post")
+                receiver.delay = 0.0
+                tg.cancel_scope.cancel()
+            await stopping.aclose()
+            await wait_at(receiver, lambda: receiver.in_flight == 0, "that post's end")
+            while await other.deliver_once():  # at once: no hold to wait out
+                pass
+    finally:
+        await stopping.aclose()
+        await other.aclose()
+    assert receiver.overlaps == []
+    assert receiver.attempts.count(first) == 2
+    in_order(receiver.attempts, ids)

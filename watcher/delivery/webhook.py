@@ -1,7 +1,10 @@
 """Webhook delivery from the durable outbox: signed (Standard Webhooks), ordered per run.
 
 The retry schedule lives in the store, not in memory: a delivery that is retried for hours
-survives restarts, which an in-process retry loop (tenacity's) cannot.
+survives restarts, which an in-process retry loop (tenacity's) cannot. Replicas sharing the
+outbox claim the heads they deliver (`claim_due_heads`): each event is posted by one at a
+time, each run's in order. The POST is `webhook_post`'s, a failure's record
+`webhook_outcome`'s, the schedule `webhook_retry`'s.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from watcher.config.settings import WebhookSettings
 from watcher.core.clock import Clock
 from watcher.core.webhook_health import EndpointHealth
 from watcher.core.webhook_openai import formatter, sends
+from watcher.delivery.webhook_outcome import record_failure
 from watcher.delivery.webhook_post import Poster
-from watcher.delivery.webhook_retry import next_attempt_delay, retry_delay
+from watcher.delivery.webhook_retry import next_attempt_delay
 from watcher.delivery.webhook_signing import secret_key, sign
 from watcher.service.metrics import Metrics
 from watcher.state.astore import AsyncStore
-from watcher.state.store import OutboxItem, Store
+from watcher.state.store import OutboxItem, Store, StoreError
 
 __all__ = ["WebhookSink", "default_owner", "next_attempt_delay", "secret_key", "sign"]
 
@@ -43,6 +47,8 @@ SKIP_BATCH = 100
 #: more (the store's writes around the POST); only then may another replica take it over
 #: (this one died mid-delivery), so no event is ever posted by two replicas at once.
 CLAIM_MARGIN = 30.0
+#: At a stop, how long giving the claims back may take (the daemon's closing is bounded).
+UNCLAIM_SECONDS = 0.5
 
 
 def default_owner() -> str:
@@ -93,6 +99,13 @@ class WebhookSink:
         self._wake.set()
 
     async def aclose(self) -> None:
+        """After `run` ends: the claims of deliveries cut short go back to the other
+        replicas at once (else each waits out its `hold`), then the HTTP client closes."""
+        with anyio.move_on_after(UNCLAIM_SECONDS):  # a stop is short, a database may hang
+            try:
+                await self.store.unclaim(SINK, self.owner)
+            except StoreError as exc:
+                log.warning("webhook claims not given back; they expire", error=str(exc))
         await self._poster.aclose()
 
     async def _attempt(self, item: OutboxItem, *, probe: bool = False) -> None:
@@ -121,39 +134,20 @@ class WebhookSink:
                 next_probe_in=round(self.health.next_probe - self.clock.now(), 3),
             )
             return
-        now = self.clock.wall()
-        attempts = item.attempts + 1
-        deadline = (
-            item.deadline if item.deadline is not None else item.created_at + self.settings.max_age
-        )
-        delay = retry_delay(
-            attempts,
-            self.settings.schedule,
-            now=now,
-            deadline=deadline,
-            retry_after=retry_after,
+        dead = await record_failure(
+            self.store,
+            SINK,
+            item,
+            self.settings,
+            now=self.clock.wall(),
             jitter=self.jitter(),
+            permanent=permanent,
+            error=error,
+            retry_after=retry_after,
         )
-        if permanent or delay is None:
-            why = error if permanent else f"{error}; past max_age ({self.settings.max_age:.0f}s)"
-            await self.store.mark_dead(SINK, item.seq, error=why)
+        if dead:
             self.dead += 1
             self._count("dead")
-            log.error(
-                "webhook delivery dead-lettered",
-                event_id=item.event_id,
-                error=why,
-                attempts=attempts,
-            )
-            return
-        await self.store.reschedule(SINK, item.seq, at=now + delay, error=error)
-        log.warning(
-            "webhook delivery failed; will retry",
-            event_id=item.event_id,
-            error=error,
-            attempt=attempts,
-            delay=round(delay, 3),
-        )
 
     async def _skip(self, items: Sequence[OutboxItem]) -> int:
         """Events `format` does not send: done without a POST, so none waits in the outbox."""
@@ -202,9 +196,11 @@ class WebhookSink:
                 SINK, self.owner, self.clock.wall(), hold=self.hold, limit=free
             )
             skipped += await self._skip([h for h in heads if not self._sends(h)])
-            for item in heads:
-                if self._sends(item) and self._start(tg, item):
-                    started += 1
+            sent = [h for h in heads if self._sends(h)]
+            idle = [h.seq for h in sent if not self._start(tg, h)]
+            started += len(sent) - len(idle)
+            if idle:  # a run's next event, claimed as its previous one ends: due again now
+                await self.store.unclaim(SINK, self.owner, idle)
         if skipped:  # their runs' next events are due at the next turn
             return started + skipped
         if not started and not self._in_flight and self.health.probe_due(self.clock.now()):

@@ -100,6 +100,7 @@ class AsyncStore:
     due_heads = _threaded(Store.due_heads)
     claim_due_heads = _threaded(Store.claim_due_heads)
     claim_oldest_head = _threaded(Store.claim_oldest_head)
+    unclaim = _threaded(Store.unclaim)
     next_due = _threaded(Store.next_due)
     reschedule = _threaded(Store.reschedule)
     mark_dead = _threaded(Store.mark_dead)

@@ -12,9 +12,9 @@ class Tables:
     """A base for the store's parts (watches, events, outbox): one connection, shared."""
 
     _db: sqlite3.Connection
-    #: Heads claimed for delivery, (sink, seq) → until when (`store_outbox`): in memory, as
-    #: one process keeps the file; an outcome written for the head ends its claim.
-    _claims: dict[tuple[str, int], float]
+    #: Heads claimed for delivery, (sink, seq) → (until when, by whom) (`store_outbox`): in
+    #: memory, as one process keeps the file; an outcome written for the head ends its claim.
+    _claims: dict[tuple[str, int], tuple[float, str]]
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

@@ -8,6 +8,7 @@ outcome is written for it. One process keeps a state file, so its claims live in
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from watcher.state.store_base import Tables
 from watcher.state.store_records import OutboxItem
@@ -61,7 +62,7 @@ class OutboxTables(Tables):
         """`due_heads` not claimed, each now claimed until `now + hold` (`owner`: one
         process, one owner of the file)."""
         taken = self.due_heads(sink, now, limit=limit)
-        self._claims.update(((sink, h.seq), now + hold) for h in taken)
+        self._claims.update(((sink, h.seq), (now + hold, owner)) for h in taken)
         return taken
 
     def claim_oldest_head(
@@ -75,7 +76,7 @@ class OutboxTables(Tables):
         for row in rows:
             item = OutboxItem(*row)
             if item.seq not in held:
-                self._claims[(sink, item.seq)] = now + hold
+                self._claims[(sink, item.seq)] = (now + hold, owner)
                 return item
         return None
 
@@ -83,14 +84,26 @@ class OutboxTables(Tables):
         """The heads of `sink` claimed until after `now` (expired claims dropped)."""
         if not self._claims:
             return set()
-        for key in [k for k, until in self._claims.items() if until <= now]:
+        for key in [k for k, (until, _) in self._claims.items() if until <= now]:
             del self._claims[key]
         return {seq for s, seq in self._claims if s == sink}
+
+    def unclaim(self, sink: str, owner: str, seqs: Sequence[int] | None = None) -> int:
+        """`owner`'s claims (on `seqs`, or all) ended with no outcome (not started, or a
+        clean stop): those heads are due again on their schedule; how many."""
+        mine = [
+            key
+            for key, (_, by) in self._claims.items()
+            if key[0] == sink and by == owner and (seqs is None or key[1] in seqs)
+        ]
+        for key in mine:
+            del self._claims[key]
+        return len(mine)
 
     def next_due(self, sink: str) -> float | None:
         """When the next head is due (0: now), or None when nothing is pending; a claimed
         head is due when its claim expires."""
-        claims = {seq: until for (s, seq), until in self._claims.items() if s == sink}
+        claims = {seq: until for (s, seq), (until, _) in self._claims.items() if s == sink}
         if claims:
             row = self._db.execute(  # in the index's order: the first one not claimed
                 "SELECT due FROM outbox_heads WHERE sink = ?"

@@ -12,6 +12,7 @@ its next event becomes head once it is done: one replica at a time per run, in o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import LiteralString
 
 from watcher.state.store_pg_base import PgTables
@@ -60,12 +61,13 @@ class PgOutboxTables(PgTables):
         self, sink: str, owner: str, now: float, *, hold: float
     ) -> OutboxItem | None:
         """`oldest_head` not claimed by another (the probe of a failing endpoint), now
-        claimed by `owner` until `now + hold`."""
+        claimed by `owner` until `now + hold` (if that replica dies, the head is due on its
+        schedule, as it was: no sooner than the claim's expiry)."""
         row = await self._one(
             "WITH c AS (SELECT sink, thread_id, run_id, seq, due FROM outbox_heads"
             " WHERE sink = %s AND (claimed_by IS NULL OR due <= %s)"
             " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED),"
-            " u AS (UPDATE outbox_heads h SET due = %s, claimed_by = %s FROM c"
+            " u AS (UPDATE outbox_heads h SET due = GREATEST(h.due, %s), claimed_by = %s FROM c"
             " WHERE h.sink = c.sink AND h.thread_id = c.thread_id AND h.run_id = c.run_id"
             " RETURNING c.seq, c.due)"
             " SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
@@ -75,6 +77,18 @@ class PgOutboxTables(PgTables):
             (sink, now, now + hold, owner, sink),
         )
         return None if row is None else OutboxItem(*row)
+
+    async def unclaim(self, sink: str, owner: str, seqs: Sequence[int] | None = None) -> int:
+        """`owner`'s claims (on `seqs`, or all) ended with no outcome (not started, or a
+        clean stop): those heads are due again on their schedule; how many."""
+        only = None if seqs is None else list(seqs)
+        return await self._exec(
+            "UPDATE outbox_heads h SET due = d.next_attempt_at, claimed_by = NULL"
+            " FROM deliveries d WHERE h.sink = %s AND h.claimed_by = %s"
+            " AND (%s::bigint[] IS NULL OR h.seq = ANY(%s))"
+            " AND d.sink = h.sink AND d.seq = h.seq",
+            (sink, owner, only, only),
+        )
 
     async def oldest_head(self, sink: str) -> OutboxItem | None:
         row = await self._one(_HEADS + " WHERE h.sink = %s ORDER BY h.seq LIMIT 1", (sink,))
