@@ -169,6 +169,8 @@ async def _claims(store: StateStore) -> list[Any]:
     out.append((await store.claim_oldest_head("webhook", "a", 103.0, hold=30)).seq)  # 6
     out.append(await store.release("webhook", 103.0))  # 6 waits on its schedule but is claimed
     out.append(await store.next_due("webhook"))
+    out.append(await store.due_heads("webhook", 200.0))  # 6: its prober died; on schedule
+    out.append(await store.release("webhook", 200.0))  # ... and released: its claim expired
     out.append(sorted(seqs(await store.due_heads("webhook", 1000.0))))
     out.append(sorted(seqs(await store.claim_due_heads("webhook", "a", 1000.0, hold=30))))
     out.append(await store.unclaim("webhook", "b", [2]))  # not b's

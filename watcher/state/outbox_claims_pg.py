@@ -9,12 +9,14 @@ from __future__ import annotations
 
 __all__ = ["CLAIMS"]
 
-# Replicas: a head taken for delivery is `claimed_by` a replica, and `due` is then when the
-# claim expires (`store_pg_outbox`); deliveries.next_attempt_at keeps the schedule. Any
+# Replicas: a head taken for delivery is `claimed_by` a replica until `claimed_until`, and
+# `due` is then when the claim expires (no sooner than its schedule, for a probe's claim:
+# `store_pg_outbox`); deliveries.next_attempt_at keeps the schedule. Any
 # write to the head's pending delivery (an outcome) ends the claim; a run whose head is
 # replaced by an earlier event (a replay) stays claimed until that claim expires.
 CLAIMS = """
 ALTER TABLE outbox_heads ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox_heads ADD COLUMN claimed_until DOUBLE PRECISION;
 CREATE OR REPLACE FUNCTION outbox_head_added(s TEXT, q BIGINT, at DOUBLE PRECISION)
 RETURNS void LANGUAGE sql AS $$
     INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
@@ -45,7 +47,7 @@ BEGIN
             PERFORM outbox_head_added(NEW.sink, NEW.seq, NEW.next_attempt_at);
         END IF;
     ELSIF NEW.state = 'pending' THEN
-        UPDATE outbox_heads SET due = NEW.next_attempt_at, claimed_by = NULL
+        UPDATE outbox_heads SET due = NEW.next_attempt_at, claimed_by = NULL, claimed_until = NULL
         WHERE sink = NEW.sink AND seq = NEW.seq
         AND (due IS DISTINCT FROM NEW.next_attempt_at OR claimed_by IS NOT NULL);
     END IF;
