@@ -205,3 +205,34 @@ async def test_a_replica_stopping_gives_its_claims_back_at_once(
     assert receiver.overlaps == []
     assert receiver.attempts.count(first) == 2
     in_order(receiver.attempts, ids)
+
+
+async def test_replicas_probing_a_failing_endpoint_never_probe_with_one_event_at_once(
+    replicas: list[PgStore], receiver: Receiver
+) -> None:
+    clock = FakeClock(wall=time.time())
+    ids = await backlog(replicas[0], clock, runs=2)
+    heads = await replicas[0].due_heads(SINK, clock.wall())
+    for head in heads:  # failed before: scheduled far ahead, so only probes go out
+        await replicas[0].reschedule(SINK, head.seq, at=clock.wall() + 300, error="earlier")
+    sinks = [  # fresh processes: each probes at once
+        WebhookSink(settings(receiver.url), PgAsyncStore(store), clock, owner=f"replica-{n}")
+        for n, store in enumerate(replicas)
+    ]
+    receiver.delay = 0.2
+    receiver.script = [503, 503]
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                for sink in sinks:
+                    tg.start_soon(sink.deliver_once)
+    finally:
+        for sink in sinks:
+            await sink.aclose()
+    assert receiver.overlaps == []
+    # the oldest pending event, and the next oldest (the other's claimed): one post each
+    assert sorted(receiver.attempts) == sorted(run[0] for run in ids.values())
+    seqs = {head.seq for head in heads}
+    probed = [item for item in await replicas[1].outbox(SINK) if item.seq in seqs]
+    assert [h.last_error for h in probed] == ["HTTP 503", "HTTP 503"]  # back on schedule
+    assert await replicas[1].due_heads(SINK, clock.wall() + 299) == []
