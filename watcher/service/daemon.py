@@ -32,6 +32,7 @@ from watcher.service.notify import watchdog_loop
 from watcher.service.pause_keeper import PAUSE_KEY, PauseKeeper, Saved
 from watcher.state.state_backend import open_state
 from watcher.watching.app import Observer, Watcher
+from watcher.watching.leases import replica_id
 from watcher.watching.scheduler import TICK, Scheduler
 
 __all__ = ["Notify", "serve"]
@@ -184,11 +185,12 @@ async def serve(
             view = LiveView(Console(file=stdout), redirect_stderr=sys.stderr.isatty())
             stack.enter_context(view)
             observers.append(view.on_observed)
+        replica = replica_id()  # claims webhook deliveries and, on PostgreSQL, leases
         webhook = None
         if settings.webhook is not None and not exit_when_done:
             from watcher.delivery.webhook import WebhookSink
 
-            webhook = WebhookSink(settings.webhook, astore, clock, metrics=metrics)
+            webhook = WebhookSink(settings.webhook, astore, clock, metrics=metrics, owner=replica)
         gate = RateGate(
             clock,
             rate=settings.poll.max_requests_per_second,
@@ -224,6 +226,7 @@ async def serve(
             exit_when_done=exit_when_done,
             stop_on_error=stop_on_error,
             metrics=metrics,
+            replica=replica,
         )
         watcher.on_ready(notify.ready)
         reload_hooks: list[ReloadHook] = []
