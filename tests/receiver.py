@@ -24,6 +24,8 @@ class Receiver:
         self.delay = 0.0  # answer this late (a slow endpoint)
         self.in_flight = 0  # requests being answered now, and the most at once
         self.max_in_flight = 0
+        self.posting: dict[str, int] = {}  # webhook-id → its requests being answered now
+        self.overlaps: list[str] = []  # ids posted again while a post of them was in flight
         self.cond = threading.Condition()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -39,9 +41,14 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                msg_id = self.headers.get("webhook-id", "")
                 with receiver.cond:
                     receiver.in_flight += 1
                     receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                    if receiver.posting.get(msg_id):
+                        receiver.overlaps.append(msg_id)
+                    receiver.posting[msg_id] = receiver.posting.get(msg_id, 0) + 1
+                    receiver.cond.notify_all()
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)  # a slow endpoint, not a sync
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -60,6 +67,7 @@ class Receiver:
                                 {"headers": headers, "event": json.loads(body)}
                             )
                     receiver.in_flight -= 1
+                    receiver.posting[msg_id] -= 1
                     receiver.cond.notify_all()
                 self.send_response(status)
                 self.send_header("content-length", "0")

@@ -24,6 +24,7 @@ from watcher.state.migrations_pg import LATEST as PG_LATEST
 from watcher.state.store import Store
 from watcher.state.store_pg import PgStore
 from watcher.state.store_protocol import StateStore
+from watcher.state.store_records import OutboxItem
 
 _names = itertools.count()
 
@@ -128,6 +129,61 @@ async def _events_and_outbox(store: StateStore) -> list[Any]:
     return out
 
 
+async def _claims(store: StateStore) -> list[Any]:
+    """Webhook heads claimed by two replicas ("a", "b"): a claimed head is due for no one
+    until an outcome is written for it or its claim expires (`hold` 30 here)."""
+    out: list[Any] = []
+    runs = [("thread_a", f"run_{i}") for i in (1, 2, 3)]
+    for t, r in runs:
+        await store.add_run_watch(t, r, "api")
+    for i, status in enumerate(("queued", "in_progress")):  # seqs 1-3, then 4-6
+        for t, r in runs:
+            st = {r: ObjectState(status, frozenset({status}))}
+            ev = _event(t, r, r, status, 1000 + i)
+            await store.record(t, r, [ev], st, cursor=None, done=False, sinks=["webhook"])
+
+    def seqs(items: list[OutboxItem]) -> list[int]:
+        return [item.seq for item in items]
+
+    out.append(seqs(await store.claim_due_heads("webhook", "a", 10.0, hold=30, limit=2)))
+    out.append(seqs(await store.claim_due_heads("webhook", "b", 10.0, hold=30, limit=5)))
+    out.append(seqs(await store.claim_due_heads("webhook", "b", 11.0, hold=30)))  # none left
+    out.append(await store.due_heads("webhook", 11.0))
+    out.append(await store.next_due("webhook"))  # the first claim's expiry
+    out.append(await store.oldest_head("webhook"))  # a read: claimed or not
+    out.append(await store.claim_oldest_head("webhook", "b", 11.0, hold=30))  # all claimed
+    out.append(await store.release("webhook", 11.0))  # in flight: left alone
+    await store.mark_delivered("webhook", [1])  # run_1's next (4) is head, unclaimed
+    out.append(seqs(await store.claim_due_heads("webhook", "b", 12.0, hold=30)))
+    await store.reschedule("webhook", 2, at=100.0, error="503")  # the claim ends with it
+    out.append(await store.due_heads("webhook", 30.0))  # 3 and 4 claimed, 2 not yet due
+    out.append(sorted(seqs(await store.due_heads("webhook", 100.0))))  # claims expired
+    out.append((await store.claim_oldest_head("webhook", "a", 100.0, hold=30)).seq)  # a probe
+    out.append(seqs(await store.claim_due_heads("webhook", "b", 101.0, hold=30)))
+    await store.note_failure("webhook", 2, error="probe failed")  # back on its schedule
+    out.append(seqs(await store.due_heads("webhook", 101.0)))
+    await store.mark_dead("webhook", 3, error="410")
+    out.append(seqs(await store.due_heads("webhook", 101.0)))  # run_3's next (6), and 2
+    await store.reschedule("webhook", 6, at=800.0, error="503")
+    out.append(seqs(await store.claim_due_heads("webhook", "a", 103.0, hold=30)))  # 2
+    out.append((await store.claim_oldest_head("webhook", "a", 103.0, hold=30)).seq)  # 6
+    out.append(await store.release("webhook", 103.0))  # 6 waits on its schedule but is claimed
+    out.append(await store.next_due("webhook"))
+    out.append(await store.due_heads("webhook", 200.0))  # 6: its prober died; on schedule
+    out.append(await store.release("webhook", 200.0))  # ... and released: its claim expired
+    out.append(sorted(seqs(await store.due_heads("webhook", 1000.0))))
+    out.append(sorted(seqs(await store.claim_due_heads("webhook", "a", 1000.0, hold=30))))
+    out.append(await store.unclaim("webhook", "b", [2]))  # not b's
+    out.append(await store.unclaim("webhook", "a", [4]))  # not started: due again at once
+    out.append(seqs(await store.due_heads("webhook", 1000.0)))
+    out.append(await store.unclaim("webhook", "a"))  # a clean stop: all of a's
+    out.append(sorted(seqs(await store.due_heads("webhook", 1000.0))))
+    out.append(await store.next_due("webhook"))
+    out.append(await store.queue_depth("webhook"))
+    out.append(await store.outbox("webhook"))
+    return out
+
+
 async def _meta_and_prune(store: StateStore) -> list[Any]:
     out: list[Any] = [await store.get_meta("pause")]
     await store.set_meta("pause", "1.5")
@@ -148,7 +204,12 @@ async def _meta_and_prune(store: StateStore) -> list[Any]:
 
 
 Scenario = Callable[[StateStore], Awaitable[list[Any]]]
-SCENARIOS = {"watches": _watches, "events": _events_and_outbox, "meta": _meta_and_prune}
+SCENARIOS = {
+    "watches": _watches,
+    "events": _events_and_outbox,
+    "meta": _meta_and_prune,
+    "claims": _claims,
+}
 
 
 @pytest.fixture

@@ -1,15 +1,17 @@
 """Webhook delivery from the durable outbox: signed (Standard Webhooks), ordered per run.
 
 The retry schedule lives in the store, not in memory: a delivery that is retried for hours
-survives restarts, which an in-process retry loop (tenacity's) cannot.
+survives restarts, which an in-process retry loop (tenacity's) cannot. Replicas sharing the
+outbox claim the heads they deliver (`claim_due_heads`): each event is posted by one at a
+time, each run's in order. The POST is `webhook_post`'s, a failure's record
+`webhook_outcome`'s, the schedule `webhook_retry`'s.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import os
 import random
+import socket
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -17,18 +19,19 @@ import anyio.abc
 import httpx
 import structlog
 
-from watcher import __version__
-from watcher.api.bodies import read_some
-from watcher.api.client import parse_retry_after
 from watcher.config.settings import WebhookSettings
 from watcher.core.clock import Clock
 from watcher.core.webhook_health import EndpointHealth
 from watcher.core.webhook_openai import formatter, sends
+from watcher.delivery.webhook_outcome import record_failure
+from watcher.delivery.webhook_post import Poster
+from watcher.delivery.webhook_retry import next_attempt_delay
+from watcher.delivery.webhook_signing import secret_key, sign
 from watcher.service.metrics import Metrics
 from watcher.state.astore import AsyncStore
-from watcher.state.store import OutboxItem, Store
+from watcher.state.store import OutboxItem, Store, StoreError
 
-__all__ = ["WebhookSink", "next_attempt_delay", "secret_key", "sign"]
+__all__ = ["WebhookSink", "default_owner", "next_attempt_delay", "secret_key", "sign"]
 
 log = structlog.get_logger("watcher.webhook")
 
@@ -40,35 +43,17 @@ DEPTH_LOG_EVERY = 10.0
 RELEASE_BATCH = 100
 #: Heads not sent in the configured format that one dispatch turn can skip at most.
 SKIP_BATCH = 100
-#: Of a receiver's reply, only this much is read (its status is what counts).
-REPLY_BYTES = 4096
+#: A head taken for delivery stays this replica's for the webhook timeout and this much
+#: more (the store's writes around the POST); only then may another replica take it over
+#: (this one died mid-delivery), so no event is ever posted by two replicas at once.
+CLAIM_MARGIN = 30.0
+#: At a stop, how long giving the claims back may take (the daemon's closing is bounded).
+UNCLAIM_SECONDS = 0.5
 
 
-def secret_key(whsec: str) -> bytes:
-    """The HMAC key: the base64-decoded part of a `whsec_…` secret."""
-    return base64.b64decode(whsec.removeprefix("whsec_"))
-
-
-def sign(keys: Sequence[bytes], msg_id: str, timestamp: int, body: str) -> str:
-    """`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, one per key, space-separated."""
-    payload = f"{msg_id}.{timestamp}.{body}".encode()
-    return " ".join(
-        "v1," + base64.b64encode(hmac.new(k, payload, hashlib.sha256).digest()).decode()
-        for k in keys
-    )
-
-
-def next_attempt_delay(
-    attempts: int, schedule: Sequence[float], *, retry_after: float | None, jitter: float
-) -> float:
-    """Delay before attempt number `attempts + 1` (attempts made so far ≥ 1).
-
-    The schedule's entry for that attempt (its last entry once past its end), stretched by
-    up to 10% of jitter (`jitter` in [0, 1)), and never less than the receiver's Retry-After.
-    """
-    base = schedule[min(attempts, len(schedule) - 1)]
-    delay = base * (1.0 + 0.1 * jitter)
-    return max(delay, retry_after or 0.0)
+def default_owner() -> str:
+    """Who claims deliveries when no replica id is given: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class WebhookSink:
@@ -85,17 +70,17 @@ class WebhookSink:
         transport: httpx.AsyncBaseTransport | None = None,
         jitter: Callable[[], float] = random.random,
         metrics: Metrics | None = None,
+        owner: str | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.store = AsyncStore.wrap(store)  # SQLite off the event loop
         self.clock = clock
         self.jitter = jitter
-        self._keys = [secret_key(s.get_secret_value()) for s in settings.secret]
+        self.owner = owner or default_owner()  # replicas sharing the outbox: who claims
+        self.hold = settings.timeout + CLAIM_MARGIN
         self._format = formatter(settings.format)
-        self._http = httpx.AsyncClient(
-            timeout=settings.timeout, follow_redirects=False, transport=transport, verify=True
-        )
+        self._poster = Poster(settings, clock, transport)
         self._wake = anyio.Event()
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
         self._in_flight: set[tuple[str, str]] = set()
@@ -114,40 +99,14 @@ class WebhookSink:
         self._wake.set()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _post(self, item: OutboxItem, body: str) -> tuple[bool, bool, str, float | None]:
-        """(delivered, permanent failure, error, retry_after). Signed anew for each attempt."""
-        timestamp = int(self.clock.wall())
-        headers = {
-            **self.settings.headers,
-            "content-type": "application/json",
-            "user-agent": f"runstep-watcher/{__version__}",
-            "webhook-id": item.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._keys, item.event_id, timestamp, body),
-        }
-        try:
-            # `timeout` bounds the whole exchange (httpx's is per read: a receiver trickling
-            # its reply would hold a delivery slot for ever); of the reply, only a glance
-            with anyio.fail_after(self.settings.timeout):
-                async with self._http.stream(
-                    "POST", self.settings.url, content=body.encode(), headers=headers
-                ) as response:
-                    await read_some(response, REPLY_BYTES)
-        except (TimeoutError, httpx.TimeoutException):
-            return False, False, f"timed out after {self.settings.timeout}s", None
-        except httpx.TransportError as exc:
-            return False, False, f"connection error: {type(exc).__name__}", None
-        status = response.status_code
-        if 200 <= status < 300:
-            return True, False, "", None
-        error = f"HTTP {status}"
-        if 300 <= status < 400:
-            return False, False, f"{error} (redirects are not followed)", None
-        if 400 <= status < 500 and status not in (408, 409, 429):
-            return False, True, f"{error}: the endpoint refused the event", None
-        return False, False, error, parse_retry_after(response.headers)
+        """After `run` ends: the claims of deliveries cut short go back to the other
+        replicas at once (else each waits out its `hold`), then the HTTP client closes."""
+        with anyio.move_on_after(UNCLAIM_SECONDS):  # a stop is short, a database may hang
+            try:
+                await self.store.unclaim(SINK, self.owner)
+            except StoreError as exc:
+                log.warning("webhook claims not given back; they expire", error=str(exc))
+        await self._poster.aclose()
 
     async def _attempt(self, item: OutboxItem, *, probe: bool = False) -> None:
         """One delivery attempt; a probe's failure leaves the event's schedule as it was."""
@@ -155,7 +114,7 @@ class WebhookSink:
         if body is None:  # not sent in this format (normally skipped before it gets here)
             await self._skip([item])
             return
-        ok, permanent, error, retry_after = await self._post(item, body)
+        ok, permanent, error, retry_after = await self._poster.post(item, body)
         if ok:
             await self.store.mark_delivered(SINK, [item.seq])
             self.delivered += 1
@@ -175,38 +134,20 @@ class WebhookSink:
                 next_probe_in=round(self.health.next_probe - self.clock.now(), 3),
             )
             return
-        now = self.clock.wall()
-        attempts = item.attempts + 1
-        jitter = self.jitter()
-        delay = next_attempt_delay(
-            attempts, self.settings.schedule, retry_after=retry_after, jitter=jitter
+        dead = await record_failure(
+            self.store,
+            SINK,
+            item,
+            self.settings,
+            now=self.clock.wall(),
+            jitter=self.jitter(),
+            permanent=permanent,
+            error=error,
+            retry_after=retry_after,
         )
-        deadline = (
-            item.deadline if item.deadline is not None else item.created_at + self.settings.max_age
-        )
-        ours = next_attempt_delay(attempts, self.settings.schedule, retry_after=None, jitter=jitter)
-        if now + ours <= deadline < now + delay:
-            delay = deadline - now  # only the receiver's Retry-After goes past: a last try then
-        if permanent or now + delay > deadline:
-            why = error if permanent else f"{error}; past max_age ({self.settings.max_age:.0f}s)"
-            await self.store.mark_dead(SINK, item.seq, error=why)
+        if dead:
             self.dead += 1
             self._count("dead")
-            log.error(
-                "webhook delivery dead-lettered",
-                event_id=item.event_id,
-                error=why,
-                attempts=attempts,
-            )
-            return
-        await self.store.reschedule(SINK, item.seq, at=now + delay, error=error)
-        log.warning(
-            "webhook delivery failed; will retry",
-            event_id=item.event_id,
-            error=error,
-            attempt=attempts,
-            delay=round(delay, 3),
-        )
 
     async def _skip(self, items: Sequence[OutboxItem]) -> int:
         """Events `format` does not send: done without a POST, so none waits in the outbox."""
@@ -221,6 +162,9 @@ class WebhookSink:
             if self.metrics is not None:
                 self.metrics.webhook_deliveries.labels(result="skipped").inc(len(items))
         return len(items)
+
+    def _sends(self, item: OutboxItem) -> bool:
+        return sends(self.settings.format, item.type)
 
     def _count(self, result: str) -> None:
         if self.metrics is not None:
@@ -240,22 +184,29 @@ class WebhookSink:
             if released:
                 log.info("webhook endpoint answers again; deliveries due now", due=released)
         free = int(self._slots.available_tokens)
-        skipping = self.settings.format != "runstep-watcher"  # some types are not sent at all
-        if not free and not skipping:
-            return 0
-        started = 0
-        limit = free + len(self._in_flight) + (SKIP_BATCH if skipping else 0)
-        heads = await self.store.due_heads(SINK, self.clock.wall(), limit=limit)
-        unsent = [h for h in heads if not sends(self.settings.format, h.type)]
-        skipped = await self._skip(unsent)  # their runs' next events are due at the next turn
-        unsent_seqs = {h.seq for h in unsent}
-        for item in heads:
-            if started < free and item.seq not in unsent_seqs and self._start(tg, item):
-                started += 1
-        if skipped:
+        skipped = started = 0
+        if self.settings.format != "runstep-watcher":  # some types are not sent at all
+            # skipped without a claim: no POST, only a mark (the same by whoever makes it)
+            heads = await self.store.due_heads(SINK, self.clock.wall(), limit=SKIP_BATCH)
+            skipped = await self._skip([h for h in heads if not self._sends(h)])
+        if free:
+            # each head taken is this sink's until delivered, rescheduled or dead (or until
+            # `hold`, if this replica dies): other replicas do not see it as due meanwhile
+            heads = await self.store.claim_due_heads(
+                SINK, self.owner, self.clock.wall(), hold=self.hold, limit=free
+            )
+            skipped += await self._skip([h for h in heads if not self._sends(h)])
+            sent = [h for h in heads if self._sends(h)]
+            idle = [h.seq for h in sent if not self._start(tg, h)]
+            started += len(sent) - len(idle)
+            if idle:  # a run's next event, claimed as its previous one ends: due again now
+                await self.store.unclaim(SINK, self.owner, idle)
+        if skipped:  # their runs' next events are due at the next turn
             return started + skipped
         if not started and not self._in_flight and self.health.probe_due(self.clock.now()):
-            probe = await self.store.oldest_head(SINK)
+            probe = await self.store.claim_oldest_head(
+                SINK, self.owner, self.clock.wall(), hold=self.hold
+            )
             if probe is not None and self._start(tg, probe, probe=True):
                 self.health.probing(self.clock.now())
                 started += 1

@@ -7,13 +7,12 @@ STOPPING through the notifier passed in.
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
-from typing import Protocol, TextIO
+from typing import TextIO
 
 import anyio
 import httpx
@@ -21,7 +20,7 @@ import structlog
 
 from watcher.api.client import ApiClient
 from watcher.api.ratelimit import RateGate
-from watcher.config.settings import MAX_CONCURRENCY, ConfigError, Settings
+from watcher.config.settings import MAX_CONCURRENCY, Settings
 from watcher.core.clock import AnyioClock
 from watcher.delivery.sinks import JsonLinesSink, LineSink
 from watcher.service.housekeeping import prune_forever
@@ -30,96 +29,22 @@ from watcher.service.listen import listen_socket
 from watcher.service.metrics import Metrics
 from watcher.service.notify import watchdog_loop
 from watcher.service.pause_keeper import PAUSE_KEY, PauseKeeper, Saved
+from watcher.service.signals import Notify, Reloader, ReloadHook, Silent
+from watcher.service.signals import handle_signals as follow_signals
 from watcher.state.state_backend import open_state
 from watcher.watching.app import Observer, Watcher
+from watcher.watching.leases import replica_id
 from watcher.watching.scheduler import TICK, Scheduler
 
 __all__ = ["Notify", "serve"]
 
 log = structlog.get_logger("watcher.daemon")
 
-Reloader = Callable[[], Settings]
-ReloadHook = Callable[[Settings], None]  # applies a part of the new settings live
 STATUS_EVERY = 10.0
 #: A bound on closing the HTTP clients at the end. With the scheduler's grace (2 s) and the
 #: HTTP endpoint's close (about 1 s), SIGTERM ends the process within 5 s whatever the API
 #: and the webhook receiver do.
 CLOSE_SECONDS = 1.0
-
-
-class Notify(Protocol):
-    """What the daemon tells its supervisor (systemd's notify protocol, or nothing)."""
-
-    @property
-    def watchdog_interval(self) -> float | None: ...
-
-    def ready(self) -> None: ...
-
-    def status(self, text: str) -> None: ...
-
-    def reloading(self, monotonic_usec: int) -> None: ...
-
-    def stopping(self) -> None: ...
-
-    def watchdog(self) -> None: ...
-
-
-class _Silent:
-    watchdog_interval: float | None = None
-
-    def ready(self) -> None: ...
-
-    def status(self, text: str) -> None: ...
-
-    def reloading(self, monotonic_usec: int) -> None: ...
-
-    def stopping(self) -> None: ...
-
-    def watchdog(self) -> None: ...
-
-
-async def _reload(
-    watcher: Watcher, reloader: Reloader, notify: Notify, hooks: Sequence[ReloadHook] = ()
-) -> None:
-    notify.reloading(time.monotonic_ns() // 1000)
-    try:
-        new = reloader()
-        await watcher.reload(new)
-        for hook in hooks:
-            hook(new)
-    except ConfigError as exc:
-        log.error(
-            "reload refused: the new config is bad; the old one stays in force", error=str(exc)
-        )
-    finally:
-        notify.ready()
-
-
-async def _handle_signals(
-    watcher: Watcher,
-    scope: anyio.CancelScope,
-    reloader: Reloader | None,
-    notify: Notify,
-    hooks: Sequence[ReloadHook] = (),
-) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-        stopping = False
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if signum == signal.SIGHUP:
-                if reloader is not None and not stopping:
-                    log.info("reloading the config", signal=name)
-                    await _reload(watcher, reloader, notify, hooks)
-                continue
-            if stopping:
-                log.warning("second signal: stopping at once", signal=name)
-                scope.cancel()
-                return
-            stopping = True
-            watcher.stopped_by = signum  # `watch` exits 128 + signum, as a shell expects
-            log.info("stopping: finishing what is in flight", signal=name)
-            notify.stopping()
-            watcher.stop()
 
 
 async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
@@ -161,7 +86,7 @@ async def serve(
 ) -> Watcher:
     """Run the watcher until stopped (or until its watches end); return it for its outcomes."""
     stdout = stdout or sys.stdout
-    notify = notify or _Silent()
+    notify = notify or Silent()
     clock = AnyioClock()
     metrics = Metrics()
     async with AsyncExitStack() as stack:
@@ -184,11 +109,12 @@ async def serve(
             view = LiveView(Console(file=stdout), redirect_stderr=sys.stderr.isatty())
             stack.enter_context(view)
             observers.append(view.on_observed)
+        replica = replica_id()  # claims webhook deliveries and, on PostgreSQL, leases
         webhook = None
         if settings.webhook is not None and not exit_when_done:
             from watcher.delivery.webhook import WebhookSink
 
-            webhook = WebhookSink(settings.webhook, astore, clock, metrics=metrics)
+            webhook = WebhookSink(settings.webhook, astore, clock, metrics=metrics, owner=replica)
         gate = RateGate(
             clock,
             rate=settings.poll.max_requests_per_second,
@@ -224,6 +150,7 @@ async def serve(
             exit_when_done=exit_when_done,
             stop_on_error=stop_on_error,
             metrics=metrics,
+            replica=replica,
         )
         watcher.on_ready(notify.ready)
         reload_hooks: list[ReloadHook] = []
@@ -231,7 +158,7 @@ async def serve(
             async with anyio.create_task_group() as tg:
                 if handle_signals:
                     tg.start_soon(
-                        _handle_signals,
+                        follow_signals,
                         watcher,
                         tg.cancel_scope,
                         reloader,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from watcher.state.outbox_claims_pg import CLAIMS
 from watcher.state.statefile import StateError
 
 __all__ = ["LATEST", "LOCK", "STEPS", "PgStep", "upgrade"]
@@ -183,6 +184,7 @@ STEPS = (
     PgStep(2, "outbox heads and counts, kept by a trigger", _OUTBOX),
     PgStep(3, "run_watches.done_at, for retention", _DONE_AT),
     PgStep(4, "watch_leases, for replicas", _LEASES),
+    PgStep(5, "claims on outbox heads, for replicas", CLAIMS),
     PgStep(6, "replicas' heartbeats, for each replica's share of the watches", _REPLICAS),
 )
 LATEST = STEPS[-1].version

@@ -43,6 +43,7 @@ class Store(WatchTables, EventTables, OutboxTables):
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        self._claims = {}
         prepare(self.path)  # 0600 (directory 0700) whatever the umask; no symlink
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

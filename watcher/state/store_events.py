@@ -95,3 +95,4 @@ class EventTables(Tables):
                 " (SELECT 1 FROM deliveries WHERE deliveries.seq = events.seq)",
                 [(s,) for s in seqs],
             )
+        self._unclaim(sink, seqs)

@@ -1,8 +1,19 @@
 """The webhook outbox in PostgreSQL, read through `outbox_heads` and `outbox_counts` (kept
-by the trigger of `migrations_pg`), as `store_outbox` in SQLite."""
+by the trigger of `migrations_pg`), as `store_outbox` in SQLite.
+
+Replicas share the outbox through claims: a replica takes due heads (`FOR UPDATE SKIP
+LOCKED`: two taking at once never wait on, nor take, the same heads) and each is its own
+until `now + hold` (`claimed_by`, `claimed_until`; the head's `due` is then the claim's
+expiry);
+the others do not see it as due before, and take it over after (a replica died mid-way).
+Any outcome written for the head (delivered, rescheduled, dead, a failed probe) ends the
+claim (the trigger of step 5, `outbox_claims_pg`). Only a run's head is ever claimed, and
+its next event becomes head once it is done: one replica at a time per run, in order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import LiteralString
 
 from watcher.state.store_pg_base import PgTables
@@ -28,6 +39,58 @@ class PgOutboxTables(PgTables):
         )
         return [OutboxItem(*row) for row in rows]
 
+    async def claim_due_heads(
+        self, sink: str, owner: str, now: float, *, hold: float, limit: int = 100
+    ) -> list[OutboxItem]:
+        """`due_heads`, each now claimed by `owner` until `now + hold` (not due for anyone
+        before: `hold` must outlast an attempt); heads another is taking are skipped."""
+        rows = await self._all(
+            "WITH c AS (SELECT sink, thread_id, run_id, seq, due FROM outbox_heads"
+            " WHERE sink = %s AND due <= %s ORDER BY due, seq LIMIT %s FOR UPDATE SKIP LOCKED),"
+            " u AS (UPDATE outbox_heads h SET due = %s, claimed_by = %s, claimed_until = %s"
+            " FROM c WHERE h.sink = c.sink AND h.thread_id = c.thread_id"
+            " AND h.run_id = c.run_id RETURNING c.seq, c.due)"
+            " SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM u JOIN deliveries d ON d.sink = %s AND d.seq = u.seq"
+            " JOIN events e ON e.seq = u.seq ORDER BY u.due, u.seq",
+            (sink, now, limit, now + hold, owner, now + hold, sink),
+        )
+        return [OutboxItem(*row) for row in rows]
+
+    async def claim_oldest_head(
+        self, sink: str, owner: str, now: float, *, hold: float
+    ) -> OutboxItem | None:
+        """`oldest_head` not claimed by another (the probe of a failing endpoint), now
+        claimed by `owner` until `now + hold` (if that replica dies, the head is due on its
+        schedule, as it was: no sooner than the claim's expiry)."""
+        row = await self._one(
+            "WITH c AS (SELECT sink, thread_id, run_id, seq, due FROM outbox_heads"
+            " WHERE sink = %s AND (claimed_by IS NULL OR claimed_until <= %s)"
+            " ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED),"
+            " u AS (UPDATE outbox_heads h SET due = GREATEST(h.due, %s), claimed_by = %s,"
+            " claimed_until = %s FROM c WHERE h.sink = c.sink AND h.thread_id = c.thread_id"
+            " AND h.run_id = c.run_id RETURNING c.seq, c.due)"
+            " SELECT e.seq, e.event_id, e.thread_id, e.run_id, e.type, e.body, e.created_at,"
+            " d.state, d.attempts, d.next_attempt_at, d.deadline, d.last_error"
+            " FROM u JOIN deliveries d ON d.sink = %s AND d.seq = u.seq"
+            " JOIN events e ON e.seq = u.seq ORDER BY u.due, u.seq",
+            (sink, now, now + hold, owner, now + hold, sink),
+        )
+        return None if row is None else OutboxItem(*row)
+
+    async def unclaim(self, sink: str, owner: str, seqs: Sequence[int] | None = None) -> int:
+        """`owner`'s claims (on `seqs`, or all) ended with no outcome (not started, or a
+        clean stop): those heads are due again on their schedule; how many."""
+        only = None if seqs is None else list(seqs)
+        return await self._exec(
+            "UPDATE outbox_heads h SET due = d.next_attempt_at, claimed_by = NULL,"
+            " claimed_until = NULL FROM deliveries d WHERE h.sink = %s AND h.claimed_by = %s"
+            " AND (%s::bigint[] IS NULL OR h.seq = ANY(%s))"
+            " AND d.sink = h.sink AND d.seq = h.seq",
+            (sink, owner, only, only),
+        )
+
     async def oldest_head(self, sink: str) -> OutboxItem | None:
         row = await self._one(_HEADS + " WHERE h.sink = %s ORDER BY h.seq LIMIT 1", (sink,))
         return None if row is None else OutboxItem(*row)
@@ -37,10 +100,14 @@ class PgOutboxTables(PgTables):
         return None if row is None or row[0] is None else float(row[0])
 
     async def release(self, sink: str, now: float, *, limit: int = 500) -> int:
+        """Claimed heads (in flight at a replica) are left alone, and so are those being
+        claimed (locked) as this runs."""
         return await self._exec(
             "UPDATE deliveries SET next_attempt_at = 0 WHERE sink = %s AND seq IN"
-            " (SELECT seq FROM outbox_heads WHERE sink = %s AND due > %s ORDER BY due LIMIT %s)",
-            (sink, sink, now, limit),
+            " (SELECT seq FROM outbox_heads WHERE sink = %s AND due > %s"
+            " AND (claimed_by IS NULL OR claimed_until <= %s)"
+            " ORDER BY due LIMIT %s FOR UPDATE SKIP LOCKED)",
+            (sink, sink, now, now, limit),
         )
 
     async def note_failure(self, sink: str, seq: int, *, error: str) -> None:
