@@ -9,6 +9,7 @@ SIGKILLs are timed on, so "kill to the next poll of each watch" is a subtraction
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import threading
 import time
@@ -111,3 +112,14 @@ def failover(kills: list[Kill], polls: dict[str, list[Poll]]) -> Failover:
             if last is not None and last.process == kill.process:
                 out.owned.append(nxt.at - kill.at)
     return out
+
+
+def cadence(polls: dict[str, list[Poll]]) -> list[float]:
+    """The gaps between two polls of a run in a row by the same process: the pace the
+    replicas keep (on a machine short of CPU, longer than `[poll] interval`)."""
+    return [
+        b.at - a.at
+        for mine in polls.values()
+        for a, b in itertools.pairwise(mine)
+        if a.process == b.process
+    ]
