@@ -92,8 +92,10 @@ def _run(args: list[str], owner: pwd.struct_passwd | None, timeout: float) -> No
         raise RuntimeError(f"{Path(args[0]).name} failed: {result.stderr.strip()[-2000:]}")
 
 
-def pg_server() -> Iterator[PgServer]:
-    """Start a server in a new temporary directory; stop it and remove the directory after."""
+def pg_server(settings: str = "") -> Iterator[PgServer]:
+    """Start a server in a new temporary directory; stop it and remove the directory after.
+
+    `settings`: more server options (`-c name=value …`), a bench's preloaded extension."""
     initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip(
@@ -109,7 +111,7 @@ def pg_server() -> Iterator[PgServer]:
         for path in (root, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
     port = 5432  # names the socket file only: no TCP listener
-    options = f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off"
+    options = f"-k {sockets} -p {port} -c listen_addresses='' -c fsync=off {settings}".strip()
     try:
         init = [str(initdb), "-D", str(data), "-U", USER, "-A", "trust", "--no-sync"]
         _run([*init, "-E", "UTF8", "--locale=C"], owner, 60)
