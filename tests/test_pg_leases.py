@@ -28,6 +28,7 @@ from watcher.state.store_pg import PgStore
 from watcher.state.store_pg_adapter import PgAsyncStore
 from watcher.watching.app import Watcher
 from watcher.watching.config_watches import add_configured_watches
+from watcher.watching.leases import EARLIEST
 
 pytestmark = pytest.mark.anyio
 
@@ -281,7 +282,12 @@ async def test_replicas_hold_a_share_each_and_a_survivor_takes_all(world: World)
         ]
         assert runs[0] | runs[1] == {"run_a", "run_b", "run_c", "run_d"}
         assert runs[0] & runs[1] == set()  # each run polled by one replica
-        for _ in range(int(LEASE / INTERVAL) + 1):  # b dies: no more ticks; a goes on
-            world.advance(INTERVAL)
-            await a.watcher.lease_step()
+        # b dies: no more ticks; a ticks on, and as b's leases near their end, sooner
+        keeper = a.watcher.leases
+        assert keeper is not None
+        world.advance(LEASE - 0.5)
+        await a.watcher.lease_step()
+        assert a.held() != keys and keeper.wait() == pytest.approx(0.5 + EARLIEST)
+        world.advance(keeper.wait())
+        await a.watcher.lease_step()  # the moment b's leases end: a has them
         assert a.held() == keys and a.takeovers() == 2

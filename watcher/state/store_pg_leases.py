@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from watcher.state.store_pg_base import PgTables
-from watcher.state.store_records import Lease, TakenLease, WatchKey
+from watcher.state.store_records import Lease, Share, TakenLease, WatchKey
 
 __all__ = ["EXCLUSIVE", "Lease", "PgLeaseTables"]
 
@@ -111,20 +111,23 @@ class PgLeaseTables(PgTables):
             )
             return cur.rowcount
 
-    async def share(self, owner: str, now: float, *, lease: float) -> tuple[int, int]:
-        """`owner` is alive (its heartbeat); (replicas alive, itself included; watches
-        active): each replica holds about its share of them."""
+    async def share(self, owner: str, now: float, *, lease: float) -> Share:
+        """`owner` is alive (its heartbeat); the replicas alive (itself included), the
+        watches active (each replica holds about its share of them), and the next expiry
+        of another replica's lease."""
         row = await self._one(
             "WITH beat AS (INSERT INTO replicas VALUES (%s, %s) ON CONFLICT (id)"
             " DO UPDATE SET seen_at = excluded.seen_at),"
             " gone AS (DELETE FROM replicas WHERE seen_at < %s AND id <> %s)"
             " SELECT 1 + (SELECT count(*) FROM replicas WHERE seen_at > %s AND id <> %s),"
             " (SELECT count(*) FROM run_watches WHERE done = 0)"
-            " + (SELECT count(*) FROM thread_watches)",
-            (owner, now, now - 100 * lease, owner, now - lease, owner),
+            " + (SELECT count(*) FROM thread_watches),"
+            " (SELECT min(expires_at) FROM watch_leases WHERE expires_at > %s AND owner <> %s)",
+            (owner, now, now - 100 * lease, owner, now - lease, owner, now, owner),
         )
         assert row is not None
-        return int(str(row[0])), int(str(row[1]))
+        expiry = None if row[2] is None else float(row[2])
+        return Share(int(str(row[0])), int(str(row[1])), expiry)
 
     async def leases(self, now: float) -> list[Lease]:
         """Who holds what (leases not expired), for `/status`."""

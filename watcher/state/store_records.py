@@ -78,6 +78,17 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class Share:
+    """What a replica's lease keeper reads each tick: the replicas alive (itself included),
+    the active watches, and when the next lease another replica holds runs out (unix time;
+    None: none), so a dead replica's watches are taken the moment its leases end."""
+
+    alive: int
+    active: int
+    next_expiry: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class TakenLease:
     """A lease just taken, and whose it was (None: free, or released at a clean stop)."""
 

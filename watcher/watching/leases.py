@@ -31,6 +31,9 @@ log = structlog.get_logger("watcher.leases")
 
 #: Watches listed by name in `/status` (the count is always whole).
 SHOWN = 20
+#: The shortest wait between two ticks, and how long after another replica's lease ends
+#: this one looks for it (the clocks' rounding).
+EARLIEST = 0.05
 #: How long a clean stop may spend releasing its leases.
 RELEASE_SECONDS = 1.0
 
@@ -71,6 +74,7 @@ class LeaseKeeper:
         self.held: set[WatchKey] = set()
         self.takeovers = 0
         self._valid_until = 0.0  # (unix time) the leases held run at least until then
+        self._next_expiry: float | None = None  # another replica's lease runs out then
 
     @property
     def period(self) -> float:
@@ -119,8 +123,10 @@ class LeaseKeeper:
         """Take what is free, up to this replica's share; renew what is held; hand over
         what is more than the share (a replica joined): (watches taken, watches lost)."""
         now, before = self.clock.wall(), set(self.held)
-        alive, active = await self.store.share(self.replica, now, lease=self.lease)
-        share = -(-active // alive)  # the ceiling: the shares cover every watch
+        seen = await self.store.share(self.replica, now, lease=self.lease)
+        self._next_expiry = seen.next_expiry
+        alive = seen.alive
+        share = -(-seen.active // alive)  # the ceiling: the shares cover every watch
         # taking first drops the leases of watches ended or removed: not renewed after
         taken = await self.store.take_leases(
             self.replica, now, lease=self.lease, limit=max(0, share - len(before))
@@ -155,10 +161,17 @@ class LeaseKeeper:
         if taken:
             await start(taken)
 
+    def wait(self) -> float:
+        """Seconds until the next tick: the period, or less when another replica's lease
+        runs out sooner (one that died: its watches are taken as its leases end)."""
+        if self._next_expiry is None:
+            return self.period
+        return max(EARLIEST, min(self.period, self._next_expiry - self.clock.wall() + EARLIEST))
+
     async def run(self, start: Start, stop: Stop) -> None:
         """Tick until cancelled; a failed tick is logged and tried again at the next."""
         while True:
-            await anyio.sleep(self.period)  # real time, like the scheduler's waits
+            await anyio.sleep(self.wait())  # real time, like the scheduler's waits
             try:
                 await self.step(start, stop)
             except StoreError as exc:

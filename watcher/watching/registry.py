@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
+import anyio
 import structlog
 
 from watcher.api.client import ApiClient
@@ -24,6 +25,10 @@ from watcher.watching.scheduler import Scheduler
 from watcher.watching.watch_state import RunState, ThreadState, WatchTable
 
 __all__ = ["Registry"]
+
+#: Watches taken over read their statuses this many at a time (a takeover of hundreds
+#: is polled within a tick, not after hundreds of round trips in a row).
+STARTING = 4
 
 log = structlog.get_logger("watcher.app")  # the logger's name is kept
 
@@ -139,13 +144,20 @@ class Registry:
         """Start watches whose lease was just taken, from the stored cursor and statuses."""
         runs = {(w.thread_id, w.run_id): w for w in await self.store.run_watches(active_only=True)}
         threads = {t.thread_id: t for t in await self.store.thread_watches()}
-        for thread_id, run_id in keys:
-            if run_id and (w := runs.get((thread_id, run_id))) is not None:
-                known = await self.store.known_states(thread_id, run_id)
-                self._start_run(thread_id, run_id, w.include, w.cursor, known)
-            elif not run_id and (t := threads.get(thread_id)) is not None:
-                seen = await self.store.runs_of_thread(thread_id)
-                self._start_thread(thread_id, t.include, t.started_at, t.listed, seen)
+        limiter = anyio.CapacityLimiter(STARTING)
+
+        async def start(thread_id: str, run_id: str | None) -> None:
+            async with limiter:  # each started as soon as its statuses are read
+                if run_id and (w := runs.get((thread_id, run_id))) is not None:
+                    known = await self.store.known_states(thread_id, run_id)
+                    self._start_run(thread_id, run_id, w.include, w.cursor, known)
+                elif not run_id and (t := threads.get(thread_id)) is not None:
+                    seen = await self.store.runs_of_thread(thread_id)
+                    self._start_thread(thread_id, t.include, t.started_at, t.listed, seen)
+
+        async with anyio.create_task_group() as tg:
+            for thread_id, run_id in keys:
+                tg.start_soon(start, thread_id, run_id)
 
     def stop(self, key: WatchKey) -> bool:
         """Stop polling a watch here (its lease went to another replica); it stays in the
