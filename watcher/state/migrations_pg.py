@@ -170,6 +170,20 @@ CREATE TABLE replicas (
 CREATE INDEX run_watches_active ON run_watches (thread_id) WHERE done = 0;
 """
 
+# The outbox's counts in slots, one per backend (its pid mod 64), summed when read: every
+# recording and mark of every replica added to the one row of its (sink, state) and held
+# its lock until commit, so the replicas' recordings queued behind each other.
+_COUNT_SLOTS = """
+ALTER TABLE outbox_counts ADD COLUMN slot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox_counts DROP CONSTRAINT outbox_counts_pkey;
+ALTER TABLE outbox_counts ADD PRIMARY KEY (sink, state, slot);
+CREATE OR REPLACE FUNCTION outbox_count(s TEXT, st TEXT, by INTEGER) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO outbox_counts (sink, state, n, slot) VALUES (s, st, by, pg_backend_pid() % 64)
+    ON CONFLICT (sink, state, slot) DO UPDATE SET n = outbox_counts.n + by;
+$$;
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class PgStep:
@@ -186,6 +200,7 @@ STEPS = (
     PgStep(4, "watch_leases, for replicas", _LEASES),
     PgStep(5, "claims on outbox heads, for replicas", CLAIMS),
     PgStep(6, "replicas' heartbeats, for each replica's share of the watches", _REPLICAS),
+    PgStep(7, "outbox counts in slots, so replicas recording at once do not queue", _COUNT_SLOTS),
 )
 LATEST = STEPS[-1].version
 

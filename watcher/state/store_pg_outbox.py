@@ -131,7 +131,9 @@ class PgOutboxTables(PgTables):
         )
 
     async def queue_depth(self, sink: str) -> dict[str, int]:
-        rows = await self._all("SELECT state, n FROM outbox_counts WHERE sink = %s", (sink,))
+        rows = await self._all(  # the slots' sum (migrations_pg step 7)
+            "SELECT state, SUM(n) FROM outbox_counts WHERE sink = %s GROUP BY state", (sink,)
+        )
         depth = {"pending": 0, "dead": 0}
         depth.update({state: int(n) for state, n in rows})
         return depth
