@@ -291,3 +291,33 @@ async def test_replicas_hold_a_share_each_and_a_survivor_takes_all(world: World)
         world.advance(keeper.wait())
         await a.watcher.lease_step()  # the moment b's leases end: a has them
         assert a.held() == keys and a.takeovers() == 2
+
+
+async def test_a_dead_replicas_watches_go_to_the_first_survivor_then_to_its_successor(
+    world: World,
+) -> None:
+    """The replacement of a dead replica (restarted at once) counts in the shares before
+    its leases end; its watches still go to the first replica ticking then, which hands
+    the extra over to the replacement afterwards."""
+    specs = [WatchSpec(thread_id="thread_1", run_id=f"run_{x}") for x in "abcd"]
+    specs.append(WatchSpec(response_id="resp_1"))
+    a, b = await world.replica("replica-a", specs), await world.replica("replica-b", specs)
+    with anyio.fail_after(30):
+        await add_configured_watches(a.watcher.registry)
+        for r in (a, b, a, b):
+            await r.watcher.lease_step()
+        assert (len(a.held()), len(b.held())) == (3, 2)  # shares of 5 over 2
+        dead = b.held()
+        c = await world.replica("replica-c", specs)  # b is SIGKILLed; c replaces it at once
+        await c.watcher.lease_step()
+        assert c.held() == set()  # nothing free: b's leases run on
+        world.advance(LEASE - 0.5)
+        for r in (a, c):  # a renews its own; c ticks on, holding nothing
+            await r.watcher.lease_step()
+        world.advance(0.5)  # b's leases end
+        await a.watcher.lease_step()
+        assert dead <= a.held()  # a takes them at once, beyond its share
+        await a.watcher.lease_step()  # then hands over what is beyond its share
+        await c.watcher.lease_step()
+        assert len(a.held()) + len(c.held()) == 5 and not a.held() & c.held()
+        assert len(c.held()) == 2 and a.takeovers() == 2

@@ -122,12 +122,13 @@ class PgLeaseTables(PgTables):
             " SELECT 1 + (SELECT count(*) FROM replicas WHERE seen_at > %s AND id <> %s),"
             " (SELECT count(*) FROM run_watches WHERE done = 0)"
             " + (SELECT count(*) FROM thread_watches),"
-            " (SELECT min(expires_at) FROM watch_leases WHERE expires_at > %s AND owner <> %s)",
-            (owner, now, now - 100 * lease, owner, now - lease, owner, now, owner),
+            " (SELECT min(expires_at) FROM watch_leases WHERE expires_at > %s AND owner <> %s),"
+            " (SELECT count(*) FROM watch_leases WHERE expires_at <= %s AND owner <> %s)",
+            (owner, now, now - 100 * lease, owner, now - lease, owner, now, owner, now, owner),
         )
         assert row is not None
         expiry = None if row[2] is None else float(row[2])
-        return Share(int(str(row[0])), int(str(row[1])), expiry)
+        return Share(int(str(row[0])), int(str(row[1])), expiry, int(str(row[3])))
 
     async def leases(self, now: float) -> list[Lease]:
         """Who holds what (leases not expired), for `/status`."""

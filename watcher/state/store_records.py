@@ -80,12 +80,14 @@ class Lease:
 @dataclass(frozen=True, slots=True)
 class Share:
     """What a replica's lease keeper reads each tick: the replicas alive (itself included),
-    the active watches, and when the next lease another replica holds runs out (unix time;
-    None: none), so a dead replica's watches are taken the moment its leases end."""
+    the active watches, when the next lease another replica holds runs out (unix time;
+    None: none), so a dead replica's watches are taken the moment its leases end, and how
+    many have run out."""
 
     alive: int
     active: int
     next_expiry: float | None
+    expired: int = 0  # leases of another replica that ran out (it died): to take now
 
 
 @dataclass(frozen=True, slots=True)

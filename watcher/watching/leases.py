@@ -128,16 +128,17 @@ class LeaseKeeper:
         alive = seen.alive
         share = -(-seen.active // alive)  # the ceiling: the shares cover every watch
         # taking first drops the leases of watches ended or removed: not renewed after
-        taken = await self.store.take_leases(
-            self.replica, now, lease=self.lease, limit=max(0, share - len(before))
-        )
+        # a dead replica's watches are taken at once, whatever the shares: the replicas
+        # alive now poll them; the extra is handed over at a later tick (to one that joined)
+        room = max(0, share - len(before), seen.expired)
+        taken = await self.store.take_leases(self.replica, now, lease=self.lease, limit=room)
         kept = await self.store.renew_leases(self.replica, now, lease=self.lease)
         self._valid_until = now + self.lease
         self.held = kept | {t.key for t in taken}
         for t in taken:
             if t.key not in before:  # (one of ours that expired and came back: kept)
                 self._taken(t)
-        if alive > 1 and len(self.held) > share:
+        if alive > 1 and len(self.held) > share and not seen.expired:
             extra = sorted(self.held, key=_order)[share:]
             await self.store.release_leases(self.replica, extra)
             self.held.difference_update(extra)
