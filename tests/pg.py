@@ -9,16 +9,22 @@ user (else `nobody`), which owns its temporary directory.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from watcher.state.store_pg import PgStore
 
 __all__ = ["PgServer", "find_bin", "pg", "pg_server"]
 
@@ -61,6 +67,11 @@ class PgServer:
             check=True,
             timeout=30,
         ).stdout
+
+    def database(self, name: str) -> PgServer:
+        """A new, empty database `name` on this server, to connect to."""
+        self.psql(f"CREATE DATABASE {name}")
+        return dataclasses.replace(self, dbname=name)
 
     def env(self) -> dict[str, str]:
         return {
@@ -126,3 +137,16 @@ def pg_server(settings: str = "") -> Iterator[PgServer]:
 
 
 pg = pytest.fixture(scope="module")(pg_server)
+
+
+@contextlib.asynccontextmanager
+async def open_stores(server: PgServer, n: int = 2) -> AsyncIterator[list[PgStore]]:
+    """`n` stores (as `n` replicas would open them) on one database of `server`."""
+    from watcher.state.store_pg import PgStore
+
+    stores = [await PgStore.open(server.url) for _ in range(n)]
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()

@@ -4,7 +4,6 @@ repeats nothing."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
@@ -14,8 +13,7 @@ from watcher.state.migrations_pg import LATEST
 
 
 def _pg_config(tmp_path: Path, base_url: str, server: PgServer) -> tuple[Path, PgServer]:
-    server.psql("CREATE DATABASE daemon_e2e")
-    db = dataclasses.replace(server, dbname="daemon_e2e")
+    db = server.database("daemon_e2e")
     cfg = config(tmp_path, base_url, ALL_RUNS)
     text = cfg.read_text().replace(f'path = "{tmp_path / "state.db"}"', f'url = "{db.url}"')
     cfg.write_text(text)

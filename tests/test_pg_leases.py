@@ -111,8 +111,7 @@ class World:
 @pytest.fixture
 async def world(pg: PgServer) -> AsyncIterator[World]:  # noqa: F811
     name = f"leases_{next(_names)}"
-    pg.psql(f"CREATE DATABASE {name}")
-    w = World(dataclasses.replace(pg, dbname=name).url)
+    w = World(pg.database(name).url)
     try:
         yield w
     finally:

@@ -6,8 +6,6 @@ commit (bench/failover.md: 28 ms of the database a poll with 3 replicas, 2.5 on 
 
 from __future__ import annotations
 
-import dataclasses
-
 import psycopg
 import pytest
 
@@ -46,8 +44,7 @@ async def _record(conn: psycopg.AsyncConnection, run: str) -> None:
 async def test_two_backends_recording_at_once_do_not_wait_on_each_other(
     pg: PgServer,  # noqa: F811
 ) -> None:
-    pg.psql("CREATE DATABASE outbox_counts")
-    url = dataclasses.replace(pg, dbname="outbox_counts").url
+    url = pg.database("outbox_counts").url
     store = await PgStore.open(url)  # the schema, at its latest step
     a, pid = await _backend(url)
     b, _ = await _backend(url, other=pid)

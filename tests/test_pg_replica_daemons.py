@@ -4,7 +4,6 @@ every transition reported once between them, and a SIGTERM hands the watches ove
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
@@ -18,8 +17,7 @@ def test_two_replicas_share_the_watches_and_a_clean_stop_hands_them_over(
     pg: PgServer,  # noqa: F811
 ) -> None:
     s = sim(SCENARIO)
-    pg.psql("CREATE DATABASE replica_daemons")
-    db = dataclasses.replace(pg, dbname="replica_daemons")
+    db = pg.database("replica_daemons")
     cfg = config(tmp_path, s.base_url, ALL_RUNS)
     path = f'path = "{tmp_path / "state.db"}"'
     cfg.write_text(cfg.read_text().replace(path, f'url = "{db.url}"\nlease = 3'))

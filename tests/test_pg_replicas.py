@@ -3,14 +3,13 @@ processes record the same change, and watch leases taken with `SKIP LOCKED`."""
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 
-from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
+from tests.pg import PgServer, open_stores, pg  # noqa: F401  (the fixture)
 from watcher.core.events import Event, event_id
 from watcher.core.transitions import ObjectState
 from watcher.state.store_pg import PgStore
@@ -20,15 +19,8 @@ _names = itertools.count()
 
 @pytest.fixture
 async def replicas(pg: PgServer) -> AsyncIterator[list[PgStore]]:  # noqa: F811
-    name = f"replicas_{next(_names)}"
-    pg.psql(f"CREATE DATABASE {name}")
-    url = dataclasses.replace(pg, dbname=name).url
-    stores = [await PgStore.open(url) for _ in range(2)]
-    try:
+    async with open_stores(pg.database(f"replicas_{next(_names)}")) as stores:
         yield stores
-    finally:
-        for store in stores:
-            await store.close()
 
 
 def _completed(run: str) -> tuple[list[Event], dict[str, ObjectState]]:

@@ -4,7 +4,6 @@ issue's open-ended "every 10 s": about a minute of kills keeps the test near 90 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -18,8 +17,7 @@ MAX_INTERVAL = 1.0  # run_replica_soak's [poll] interval and max_interval
 
 
 def test_replica_soak_loses_nothing(sim, tmp_path: Path, pg: PgServer) -> None:  # noqa: F811
-    pg.psql("CREATE DATABASE soak_replicas")
-    db = dataclasses.replace(pg, dbname="soak_replicas")
+    db = pg.database("soak_replicas")
     report = run_replica_soak(sim, tmp_path, db, replicas=3, runs=300, kills=6, lease=LEASE)
     if os.environ.get("SOAK_REPORT"):
         write_report(

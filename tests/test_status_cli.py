@@ -4,7 +4,6 @@ state file's lock held for real)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -46,8 +45,7 @@ def test_status_on_postgresql_lists_replicas_and_unheld_watches(
     tmp_path: Path,
     pg: PgServer,  # noqa: F811
 ) -> None:
-    pg.psql("CREATE DATABASE status_cli")
-    url = dataclasses.replace(pg, dbname="status_cli").url
+    url = pg.database("status_cli").url
     now = time.time()
     anyio.run(_replicas_took_leases, url, now)
     cfg = tmp_path / "config.toml"

@@ -7,7 +7,6 @@ the store answered, and the transcripts of the two backends must be equal.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -31,9 +30,7 @@ _names = itertools.count()
 
 def _new_database(server: PgServer) -> PgServer:
     """A fresh database on the server, for one test."""
-    name = f"contract_{next(_names)}"
-    server.psql(f"CREATE DATABASE {name}")
-    return dataclasses.replace(server, dbname=name)
+    return server.database(f"contract_{next(_names)}")
 
 
 def _event(thread: str, run: str, obj: str, status: str, at: int) -> Event:

@@ -5,7 +5,6 @@ replica that died mid-delivery goes out from another once the claim expires."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import itertools
 import time
 from collections import Counter
@@ -16,7 +15,7 @@ import anyio.to_thread
 import pytest
 
 from tests.fakes import FakeClock
-from tests.pg import PgServer, pg  # noqa: F401  (the fixture)
+from tests.pg import PgServer, open_stores, pg  # noqa: F401  (the fixture)
 from tests.receiver import Receiver
 from watcher.config.settings import WebhookSettings
 from watcher.core.events import Event, event_id
@@ -34,15 +33,8 @@ _names = itertools.count()
 
 @pytest.fixture
 async def replicas(pg: PgServer) -> AsyncIterator[list[PgStore]]:  # noqa: F811
-    name = f"webhook_replicas_{next(_names)}"
-    pg.psql(f"CREATE DATABASE {name}")
-    url = dataclasses.replace(pg, dbname=name).url
-    stores = [await PgStore.open(url) for _ in range(2)]
-    try:
+    async with open_stores(pg.database(f"webhook_replicas_{next(_names)}")) as stores:
         yield stores
-    finally:
-        for store in stores:
-            await store.close()
 
 
 @pytest.fixture
