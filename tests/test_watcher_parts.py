@@ -4,6 +4,7 @@ rounds through the source, health and outcomes say how they ended."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ EPOCH = 1_732_450_000  # the fake clock's wall time at start: the simulator's ti
 
 
 class World:
-    def __init__(self, tmp_path: Path, runs: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, tmp_path: Path, runs: list[dict[str, Any]], lines: Lines | None = None
+    ) -> None:
         self.sim = ManualClock()
         app = create_app(
             parse_scenario({"epoch": EPOCH, "threads": [{"id": "thread_1", "runs": runs}]}),
@@ -34,7 +37,7 @@ class World:
         self.client, _ = sim_client(app, clock)
         api = self.client.api
         self.store = Store(tmp_path / "state.db")
-        self.lines = Lines()
+        self.lines = lines or Lines()
         self.scheduler = Scheduler(clock, concurrency=4)
         settings = Settings(api=api, poll=PollSettings(interval=1.0))
         self.watcher = Watcher(
@@ -125,4 +128,40 @@ async def test_a_watch_at_capacity_is_refused_unless_it_exists(tmp_path):
     assert await w.watcher.at_capacity("thread_2", None, 1)
     assert not await w.watcher.at_capacity("thread_1", "run_1", 1)
     assert not await w.watcher.at_capacity("thread_2", None, 2)
+    await w.close()
+
+
+class ClosedOnce(Lines):
+    """stdout whose reader is gone for one write (a closed pipe), back after that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = True
+
+    def write(self, bodies: Sequence[str]) -> None:
+        if self.closed:
+            self.closed = False
+            raise BrokenPipeError(32, "Broken pipe")
+        super().write(bodies)
+
+
+async def test_a_write_that_fails_after_recording_reports_nothing_twice(tmp_path):
+    """The poll fails with the sink's error, but its events are recorded: the next poll
+    does not detect them again, and the next start writes them, same ids."""
+    closed = ClosedOnce()
+    w = World(
+        tmp_path, [run("run_p", ("queued", 0), ("in_progress", 1), ("completed", 50))], closed
+    )
+    assert await w.watcher.add_watch("thread_1", "run_p")
+    w.at(2)
+    with pytest.raises(BrokenPipeError):
+        await w.watcher.poll_once("thread_1", "run_p")
+    assert await w.watcher.poll_once("thread_1", "run_p") is not None
+    assert closed.events == []  # nothing detected a second time
+    pending = await w.watcher.recorder.store.pending("stdout")
+    assert [p.event_id for p in pending] != []
+    await w.watcher.recorder.flush_pending()  # what the next start does first
+    assert [e["id"] for e in closed.events] == [p.event_id for p in pending]
+    assert [e["type"] for e in closed.events] == ["thread.run.in_progress"]
+    assert await w.watcher.recorder.store.pending("stdout") == []
     await w.close()

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Protocol
 
-from watcher.core.events import Event
 from watcher.core.transitions import Detection
 from watcher.delivery.sinks import LineSink
 from watcher.service.metrics import Metrics, event_label
@@ -53,13 +52,16 @@ class Recorder:
         *,
         cursor: str | None,
         done: bool,
-    ) -> tuple[list[str], list[int]]:
-        """The events' bodies (encoded once, for store and sinks) and their outbox seqs.
+    ) -> Exception | None:
+        """Records the poll's events and position, then writes the events to the line
+        sinks and marks them delivered, in one turn of the store; wakes the outboxes.
 
-        Raises the store's error when nothing could be recorded (nothing to emit then).
+        Raises the store's error when nothing could be recorded (nothing was written then).
+        Returns what failed after the recording committed (a closed pipe), for the caller
+        to raise once it has taken the events as reported.
         """
         bodies = [ev.to_json() for ev in found.events]
-        seqs = await self.store.record(
+        recorded = await self.store.record_and_write(
             thread_id,
             run_id,
             found.events,
@@ -69,26 +71,17 @@ class Recorder:
             sinks=[s.name for s in self.sinks] + [o.name for o in self.outboxes],
             deadlines={o.name: o.deadline() for o in self.outboxes},
             bodies=bodies,
+            writes=[(s.name, s.write) for s in self.sinks],
         )
-        return bodies, seqs
-
-    async def emit(
-        self, events: Sequence[Event], bodies: Sequence[str], seqs: Sequence[int]
-    ) -> None:
-        # seq 0: another replica recorded that change first (PostgreSQL); it prints it
-        kept = [(ev, body, seq) for ev, body, seq in zip(events, bodies, seqs, strict=True) if seq]
-        if not kept:
-            return
-        events = [ev for ev, _, _ in kept]
-        bodies = [body for _, body, _ in kept]
-        seqs = [seq for _, _, seq in kept]
-        for outbox in self.outboxes:
-            outbox.wake()
-        if self.metrics is not None:
-            for ev in events:
-                self.metrics.events.labels(type=event_label(ev.type)).inc()
-        for sink in self.sinks:
-            await self.store.write_then_mark(sink.name, partial(sink.write, bodies), seqs)
+        # seq 0: another replica recorded that change first (PostgreSQL); it reports it
+        kept = [ev for ev, seq in zip(found.events, recorded.seqs, strict=True) if seq]
+        if kept:
+            for outbox in self.outboxes:
+                outbox.wake()
+            if self.metrics is not None:
+                for ev in kept:
+                    self.metrics.events.labels(type=event_label(ev.type)).inc()
+        return recorded.failure
 
     async def flush_pending(self) -> None:
         """Events recorded but not yet written (a crash in between): write them first."""

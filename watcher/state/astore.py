@@ -11,16 +11,37 @@ from __future__ import annotations
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from watcher.core.events import Event
+from watcher.core.transitions import ObjectState
 from watcher.state.store import Store
 from watcher.state.store_protocol import LeaseStore, StateStore, StoreError
 
-__all__ = ["AsyncStore"]
+__all__ = ["AsyncStore", "Recorded", "Write"]
+
+#: Writes already-encoded events, in order, to one sink (a `LineSink`'s `write`).
+Write = Callable[[Sequence[str]], None]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_and_write` did: the outbox seqs (0: another replica recorded that
+    change first), and what failed after the recording had committed, if anything."""
+
+    seqs: list[int]
+    failure: Exception | None = None
+
+    def kept(self, bodies: Sequence[str]) -> tuple[list[str], list[int]]:
+        """The bodies and seqs this process recorded (and so writes)."""
+        pairs = [(body, seq) for body, seq in zip(bodies, self.seqs, strict=True) if seq]
+        return [b for b, _ in pairs], [s for _, s in pairs]
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -77,6 +98,55 @@ class AsyncStore:
             store.mark_delivered(sink, seqs)
 
         await self.run(both)
+
+    async def record_and_write(
+        self,
+        thread_id: str,
+        run_id: str,
+        events: Sequence[Event],
+        updates: dict[str, ObjectState],
+        *,
+        cursor: str | None,
+        done: bool,
+        sinks: Sequence[str],
+        deadlines: dict[str, float],
+        bodies: Sequence[str],
+        writes: Sequence[tuple[str, Write]],
+    ) -> Recorded:
+        """`record`, then each of `writes` given the new events and those marked delivered
+        to its sink, all in one turn of the store's thread (one hand-off per poll, not two).
+
+        Raises `StoreError` when nothing was recorded; a failure after the recording
+        committed (a closed pipe, a mark that failed) is returned in `Recorded.failure`:
+        the events are recorded, so the caller must not detect them again.
+        """
+        store = self.sync
+
+        def turn() -> Recorded:
+            seqs = store.record(
+                thread_id,
+                run_id,
+                events,
+                updates,
+                cursor=cursor,
+                done=done,
+                sinks=sinks,
+                deadlines=deadlines,
+                bodies=bodies,
+            )
+            recorded = Recorded(seqs)
+            kept, kept_seqs = recorded.kept(bodies)
+            try:
+                for sink, write in writes if kept else ():
+                    write(kept)
+                    store.mark_delivered(sink, kept_seqs)
+            except sqlite3.Error as exc:
+                return Recorded(seqs, StoreError(f"state file {self.path}: {exc}"))
+            except Exception as exc:  # noqa: BLE001 (handed back: the caller raises it)
+                return Recorded(seqs, exc)
+            return recorded
+
+        return await self.run(turn)
 
     async def prune(self, cutoff: float) -> AsyncIterator[int]:
         """`Store.prune`, each batch (one transaction) in its own turn on the thread."""

@@ -15,7 +15,9 @@ from typing import Any, TypeVar, cast
 import anyio.from_thread
 import anyio.to_thread
 
-from watcher.state.astore import AsyncStore
+from watcher.core.events import Event
+from watcher.core.transitions import ObjectState
+from watcher.state.astore import AsyncStore, Recorded, Write
 from watcher.state.store import Store
 from watcher.state.store_pg import PgStore
 from watcher.state.store_protocol import StateStore
@@ -60,3 +62,40 @@ class PgAsyncStore(AsyncStore):
     ) -> None:
         write()
         await self.pg.mark_delivered(sink, seqs)
+
+    async def record_and_write(
+        self,
+        thread_id: str,
+        run_id: str,
+        events: Sequence[Event],
+        updates: dict[str, ObjectState],
+        *,
+        cursor: str | None,
+        done: bool,
+        sinks: Sequence[str],
+        deadlines: dict[str, float],
+        bodies: Sequence[str],
+        writes: Sequence[tuple[str, Write]],
+    ) -> Recorded:
+        """`AsyncStore.record_and_write` on the event loop (no store thread here)."""
+        recorded = Recorded(
+            await self.pg.record(
+                thread_id,
+                run_id,
+                events,
+                updates,
+                cursor=cursor,
+                done=done,
+                sinks=sinks,
+                deadlines=deadlines,
+                bodies=bodies,
+            )
+        )
+        kept, kept_seqs = recorded.kept(bodies)
+        try:
+            for sink, write in writes if kept else ():
+                write(kept)
+                await self.pg.mark_delivered(sink, kept_seqs)
+        except Exception as exc:  # noqa: BLE001 (handed back: the caller raises it)
+            return Recorded(recorded.seqs, exc)
+        return recorded

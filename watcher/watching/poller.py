@@ -138,12 +138,11 @@ class Poller:
         now = self.clock.now()
         state.last_poll = self.clock.wall()
         found = detect(state.known, obs.objects, now=int(state.last_poll))
-        bodies: list[str] = []
-        seqs: list[int] = []
+        failure: Exception | None = None
         # an idle poll has nothing to record: no transaction (~5% of the CPU of a poll)
         if found.updates or obs.cursor != state.cursor or obs.done:
             try:
-                bodies, seqs = await self.recorder.record(
+                failure = await self.recorder.record(
                     state.thread_id, state.run_id, found, cursor=obs.cursor, done=obs.done
                 )
             except StoreError as exc:
@@ -171,7 +170,8 @@ class Poller:
             state.cursor = obs.cursor
             for oid in _up_to(obs.objects, obs.cursor, skip=state.run_id):
                 state.known.pop(oid, None)
-        await self.recorder.emit(found.events, bodies, seqs)
+        if failure is not None:  # recorded, so taken as reported above; the poll fails
+            raise failure
         for observer in self.observers:
             observer(obs.objects)
         track_pace(
