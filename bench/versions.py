@@ -5,8 +5,8 @@
     python bench/versions.py --sizes 100 --duration 10 --rounds 1   # a quick check
 
 `bench/run.py`'s runstep-watcher contender only, for each version in turn at each size,
-interleaved (old, new, old, new, …: machine noise hits both); writes bench/versions.md:
-per size, each version's p50/p99 detection latency, requests per transition, CPU seconds
+interleaved old, new, new, old, … (machine noise, and its drift, hits both); writes
+bench/versions.md: per size, each version's p50/p99 detection latency, requests per transition, CPU seconds
 per 1,000 polls and peak RSS (pooled over the rounds), and the new/old ratios.
 
 A revision is unpacked with `git archive` under /tmp (no worktree registered in the repo)
@@ -28,6 +28,7 @@ import tempfile
 import venv
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -166,8 +167,10 @@ def report(
         "",
         f"Measured by `{command}`: bench/run.py's runstep-watcher contender alone against a",
         f"fresh simulator, seed {args.seed}, each size watched for {args.duration:g} s, "
-        f"{args.rounds} round(s) interleaved (old, new, old, new, …) so that machine noise",
-        "hits both; latencies pooled over the rounds, CPU and requests summed, RSS the peak.",
+        f"{args.rounds} round(s) interleaved (old, new, new, old, …) so that machine noise",
+        "and its drift hit both; latencies pooled over the rounds, CPU and requests summed,",
+        "RSS the peak. Each round's CPU ratio (new/old, the two runs side by side) shows how",
+        "much of a difference is noise on this machine.",
         f"Old: `{old.label}`; new: `{new.label}`. Ratio new/old; ✓ when at most "
         f"{TARGET:.2f}× (lower is better for every figure).",
         "",
@@ -189,7 +192,12 @@ def report(
         for n in names:
             x, y = fa[n], fb[n]
             cells.append(f"{y / x:.2f}× {'✓' if y / x <= TARGET else '✗'}" if x and y else "–")
-        out += ["| new/old | " + " | ".join(cells) + " | |", ""]
+        by_round = [y / x for x, y in zip(a.cpu_per_round, b.cpu_per_round, strict=True)]
+        spread = ", ".join(f"{r:.2f}×" for r in by_round)
+        out += [
+            "| new/old | " + " | ".join(cells) + f" | {spread} (median {median(by_round):.2f}×) |",
+            "",
+        ]
     return "\n".join(out)
 
 
@@ -209,9 +217,10 @@ def main() -> None:
     new = prepare(args.new) if args.new else Version(checkout(), sys.executable, ROOT)
     pooled = {(s, v): Pooled() for s in args.sizes for v in ("old", "new")}
     with tempfile.TemporaryDirectory(prefix="versions-") as tmp:
+        pair = (("old", old), ("new", new))
         for i in range(args.rounds):
-            for size in args.sizes:
-                for label, version in (("old", old), ("new", new)):
+            for size in args.sizes:  # old, new then new, old: a drift cancels out in pairs
+                for label, version in pair if i % 2 == 0 else pair[::-1]:
                     out = Path(tmp) / f"{label}-{size}-{i}.md"
                     pooled[(size, label)].add(run_once(version, size, args, out))
     command = " ".join(["python", "bench/versions.py", *sys.argv[1:]])
