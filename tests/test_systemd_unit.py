@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import subprocess
@@ -74,12 +76,42 @@ def test_the_unit_gives_up_exactly_where_a_restart_cannot_help(unit, tmp_path):
     assert int(unit["Service"]["TimeoutStopSec"][0]) > 5
 
 
-def test_state_and_credentials(unit):
-    """The credentials the unit loads are the names the daemon reads (check-config)."""
-    svc = unit["Service"]
-    assert svc["StateDirectory"] == ["runstep-watcher"]
-    creds = dict(v.split(":", 1) for v in svc["LoadCredential"])
-    assert set(creds) <= {"openai-api-key", "webhook-secret", "http-token"}
+def test_what_the_unit_passes_is_what_the_daemon_reads(unit, tmp_path):
+    """The unit's LoadCredential= names and StateDirectory=, passed as systemd passes them
+    ($CREDENTIALS_DIRECTORY, $STATE_DIRECTORY), are what the daemon reads: each secret
+    arrives, masked, in the resolved settings (none printed), and the state goes into the
+    state directory."""
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    [state_dir] = unit["Service"]["StateDirectory"]
+    state = tmp_path / state_dir
+    state.mkdir()
+    secrets = {
+        "openai-api-key": ("api", "api_key", "sk-credential-0000000000"),
+        "webhook-secret": ("webhook", "secret", "whsec_" + base64.b64encode(b"k" * 32).decode()),
+        "http-token": ("http", "token", "token-credential-0123456789"),
+    }
+    loaded = [v.split(":", 1)[0] for v in unit["Service"]["LoadCredential"]]
+    assert loaded and set(loaded) <= set(secrets)
+    for name in loaded:
+        (creds / name).write_text(secrets[name][2] + "\n")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[api]\nbase_url = "https://assistants.example.internal/v1"\n'
+        '[webhook]\nurl = "https://hooks.example.internal/events"\n'
+        '[http]\nlisten = "127.0.0.1:9464"\n'
+    )
+    result = run_cli(
+        "check-config", "--config", str(cfg), cwd=Path("/"),
+        CREDENTIALS_DIRECTORY=str(creds), STATE_DIRECTORY=str(state),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    assert resolved["state"]["path"] == str(state / "state.db")
+    for name in loaded:
+        section, key, value = secrets[name]
+        assert resolved[section][key] in ("**********", ["**********"]), name  # a list: rotation
+        assert value not in result.stdout + result.stderr
 
 
 def _copy_with_existing_exec(tmp_path: Path) -> Path:

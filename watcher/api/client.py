@@ -1,4 +1,5 @@
-"""The only module that talks HTTP to the API: headers, auth, errors sorted, retries.
+"""The only module that talks HTTP to the API: headers, auth, retries (an answer is sorted
+into a body or an error by `classify`).
 
 It knows nothing of runs or steps: it GETs a path of segments and returns JSON.
 """
@@ -16,20 +17,13 @@ import httpx
 import structlog
 
 from watcher import __version__
-from watcher.api.bodies import TooLargeError, parse_json, read_capped
+from watcher.api.bodies import TooLargeError, read_capped
+from watcher.api.classify import classify
 from watcher.api.ratelimit import RateGate
 from watcher.api.retry import retry_policy
 from watcher.config.settings import ApiSettings, RetrySettings
 from watcher.core.clock import Clock
-from watcher.core.errors import (
-    ApiError,
-    AuthError,
-    BadResponseError,
-    NotFoundError,
-    PermanentError,
-    RateLimitedError,
-    TransientError,
-)
+from watcher.core.errors import ApiError, BadResponseError, RateLimitedError, TransientError
 from watcher.core.rate_headers import parse_poll_after, parse_rate_hint, parse_retry_after
 from watcher.core.scrub import scrub
 
@@ -37,7 +31,6 @@ __all__ = ["ApiClient", "ApiResponse", "classify", "parse_retry_after", "redact"
 
 log = structlog.get_logger("watcher.client")
 
-TRANSIENT_STATUSES = frozenset({408, 409, 429})
 _KEYLIKE = re.compile(r"\b(sk-|whsec_)[A-Za-z0-9_*\-]{4,}")
 
 
@@ -59,48 +52,6 @@ def redact(text: str, *secrets: str | None) -> str:
 def _shown(url: str) -> str:
     """The URL a request tried, without any user:password in it."""
     return str(httpx.URL(url).copy_with(userinfo=b""))
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        body = parse_json(response.content)  # strict, and never a RecursionError
-        message = body["error"]["message"]
-        if isinstance(message, str):
-            return message[:300]
-    except (ValueError, KeyError, TypeError):
-        pass
-    ctype = response.headers.get("content-type", "").split(";")[0] or "no content type"
-    return f"non-JSON body ({ctype}, {len(response.content)} bytes)"
-
-
-def classify(response: httpx.Response, *, api_missing: bool = False) -> Any:
-    """Return the JSON body of a 2xx, or raise the right `ApiError`."""
-    status = response.status_code
-    where = f"GET {response.request.url.path}"
-    if 200 <= status < 300:
-        try:
-            return parse_json(response.content)
-        except ValueError as exc:
-            raise BadResponseError(
-                f"{where}: HTTP {status} but the body is not valid JSON ({exc})", status=status
-            ) from None
-    message = f"{where}: HTTP {status}: {_error_message(response)}"
-    if status == 429:
-        raise RateLimitedError(
-            message, status=status, retry_after=parse_retry_after(response.headers)
-        )
-    if status in TRANSIENT_STATUSES or status >= 500:
-        raise TransientError(
-            message, status=status, retry_after=parse_retry_after(response.headers)
-        )
-    if status in (401, 403):
-        raise AuthError(f"the API key was refused ({message})", status=status)
-    if status == 404:
-        # "No run found with id …" is the API saying the object is missing; anything else
-        # (HTML, another JSON shape, "Invalid URL") before any success: no API there at all
-        missing_object = re.match(r"No [\w ]+ found", _error_message(response)) is not None
-        raise NotFoundError(message, api_missing=api_missing and not missing_object)
-    raise PermanentError(message, status=status)
 
 
 class ApiClient:

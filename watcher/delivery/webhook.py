@@ -4,7 +4,8 @@ The retry schedule lives in the store, not in memory: a delivery that is retried
 survives restarts, which an in-process retry loop (tenacity's) cannot. Replicas sharing the
 outbox claim the heads they deliver (`claim_due_heads`): each event is posted by one at a
 time, each run's in order. The POST is `webhook_post`'s, a failure's record
-`webhook_outcome`'s, the schedule `webhook_retry`'s.
+`webhook_outcome`'s, the schedule `webhook_retry`'s, one attempt and its count
+`webhook_attempt`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import random
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import anyio
 import anyio.abc
@@ -22,8 +23,7 @@ import structlog
 from watcher.config.settings import WebhookSettings
 from watcher.core.clock import Clock
 from watcher.core.webhook_health import EndpointHealth
-from watcher.core.webhook_openai import formatter, sends
-from watcher.delivery.webhook_outcome import record_failure
+from watcher.delivery.webhook_attempt import Attempts
 from watcher.delivery.webhook_post import Poster
 from watcher.delivery.webhook_retry import next_attempt_delay
 from watcher.delivery.webhook_signing import secret_key, sign
@@ -79,18 +79,39 @@ class WebhookSink:
         self.jitter = jitter
         self.owner = owner or default_owner()  # replicas sharing the outbox: who claims
         self.hold = settings.timeout + CLAIM_MARGIN
-        self._format = formatter(settings.format)
         self._poster = Poster(settings, clock, transport)
         self._wake = anyio.Event()
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
         self._in_flight: set[tuple[str, str]] = set()
         self.health = EndpointHealth.at_start(clock.now())
+        self.attempts = Attempts(
+            SINK,
+            settings,
+            self.store,
+            clock,
+            self._poster,
+            self.health,
+            jitter=jitter,
+            metrics=metrics,
+        )
         self._last_depth: dict[str, int] | None = None
         self._last_depth_log = float("-inf")
-        self.delivered = 0
-        self.failed = 0
-        self.dead = 0
-        self.skipped = 0
+
+    @property
+    def delivered(self) -> int:
+        return self.attempts.delivered
+
+    @property
+    def failed(self) -> int:
+        return self.attempts.failed
+
+    @property
+    def dead(self) -> int:
+        return self.attempts.dead
+
+    @property
+    def skipped(self) -> int:
+        return self.attempts.skipped
 
     def deadline(self) -> float:
         return self.clock.wall() + self.settings.max_age
@@ -107,68 +128,6 @@ class WebhookSink:
             except StoreError as exc:
                 log.warning("webhook claims not given back; they expire", error=str(exc))
         await self._poster.aclose()
-
-    async def _attempt(self, item: OutboxItem, *, probe: bool = False) -> None:
-        """One delivery attempt; a probe's failure leaves the event's schedule as it was."""
-        body = self._format(item.type, item.body)
-        if body is None:  # not sent in this format (normally skipped before it gets here)
-            await self._skip([item])
-            return
-        ok, permanent, error, retry_after = await self._poster.post(item, body)
-        if ok:
-            await self.store.mark_delivered(SINK, [item.seq])
-            self.delivered += 1
-            self._count("delivered")
-            self.health.answered(self.clock.now())
-            return
-        self.failed += 1
-        self._count("failed")
-        if not permanent:
-            self.health.failed(self.clock.now(), retry_after)
-        if probe and not permanent:
-            await self.store.note_failure(SINK, item.seq, error=error)
-            log.info(
-                "webhook endpoint still failing",
-                event_id=item.event_id,
-                error=error,
-                next_probe_in=round(self.health.next_probe - self.clock.now(), 3),
-            )
-            return
-        dead = await record_failure(
-            self.store,
-            SINK,
-            item,
-            self.settings,
-            now=self.clock.wall(),
-            jitter=self.jitter(),
-            permanent=permanent,
-            error=error,
-            retry_after=retry_after,
-        )
-        if dead:
-            self.dead += 1
-            self._count("dead")
-
-    async def _skip(self, items: Sequence[OutboxItem]) -> int:
-        """Events `format` does not send: done without a POST, so none waits in the outbox."""
-        if items:
-            await self.store.mark_delivered(SINK, [i.seq for i in items])
-            self.skipped += len(items)
-            log.debug(
-                "webhook events not sent in this format",
-                format=self.settings.format,
-                event_ids=[i.event_id for i in items],
-            )
-            if self.metrics is not None:
-                self.metrics.webhook_deliveries.labels(result="skipped").inc(len(items))
-        return len(items)
-
-    def _sends(self, item: OutboxItem) -> bool:
-        return sends(self.settings.format, item.type)
-
-    def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.webhook_deliveries.labels(result=result).inc()
 
     async def _start_due(self, tg: anyio.abc.TaskGroup) -> int:
         """Start the due head event of each run not in flight, while slots are free (and
@@ -188,15 +147,15 @@ class WebhookSink:
         if self.settings.format != "runstep-watcher":  # some types are not sent at all
             # skipped without a claim: no POST, only a mark (the same by whoever makes it)
             heads = await self.store.due_heads(SINK, self.clock.wall(), limit=SKIP_BATCH)
-            skipped = await self._skip([h for h in heads if not self._sends(h)])
+            skipped = await self.attempts.skip([h for h in heads if not self.attempts.sends(h)])
         if free:
             # each head taken is this sink's until delivered, rescheduled or dead (or until
             # `hold`, if this replica dies): other replicas do not see it as due meanwhile
             heads = await self.store.claim_due_heads(
                 SINK, self.owner, self.clock.wall(), hold=self.hold, limit=free
             )
-            skipped += await self._skip([h for h in heads if not self._sends(h)])
-            sent = [h for h in heads if self._sends(h)]
+            skipped += await self.attempts.skip([h for h in heads if not self.attempts.sends(h)])
+            sent = [h for h in heads if self.attempts.sends(h)]
             idle = [h.seq for h in sent if not self._start(tg, h)]
             started += len(sent) - len(idle)
             if idle:  # a run's next event, claimed as its previous one ends: due again now
@@ -223,7 +182,7 @@ class WebhookSink:
 
     async def _attempt_in_slot(self, item: OutboxItem, key: tuple[str, str], probe: bool) -> None:
         try:
-            await self._attempt(item, probe=probe)
+            await self.attempts.attempt(item, probe=probe)
         finally:
             self._in_flight.discard(key)
             self._slots.release_on_behalf_of(item)

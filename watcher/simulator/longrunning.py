@@ -3,7 +3,7 @@ and vector-store file batches, each with a status timeline like a run's.
 
 An object exists from its first timeline time on; a status holds from its time until the
 next entry's, and statuses are free strings (a cancelled response may later complete, as
-Azure's do). See docs/simulator.md for the JSON.
+Azure's do). See docs/simulator.md for the JSON; `longrunning_fields` checks each field.
 """
 
 from __future__ import annotations
@@ -15,6 +15,15 @@ from typing import Any
 
 from watcher.core.ids import is_valid_id
 from watcher.simulator.kinds import BATCH, FILE_BATCH, FINE_TUNING_JOB, RESPONSE
+from watcher.simulator.longrunning_fields import (
+    FieldError,
+    Fields,
+    Metadata,
+    Timeline,
+    is_count,
+    is_counts,
+    is_seconds,
+)
 
 __all__ = [
     "SCENARIO_KEYS",
@@ -23,12 +32,11 @@ __all__ = [
     "FineTuningJobSpec",
     "LongRunning",
     "ResponseSpec",
+    "Timeline",
     "generate_long_running",
     "parse_long_running",
 ]
 
-Timeline = tuple[tuple[str, float], ...]
-Metadata = tuple[tuple[str, str], ...]
 SCENARIO_KEYS = tuple(k.scenario_key for k in (RESPONSE, BATCH, FINE_TUNING_JOB, FILE_BATCH))
 _KEYS = {
     "responses": {"id", "timeline", "model", "background", "gone_at", "usage", "metadata"},
@@ -38,10 +46,6 @@ _KEYS = {
     | {"metadata"},
     "file_batches": {"id", "timeline", "vector_store_id", "file_counts"},
 }
-
-
-class _Error(ValueError):
-    """Raised as the scenario's `ScenarioError` by the caller."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,78 +98,9 @@ class LongRunning:
     file_batches: tuple[FileBatchSpec, ...] = ()
 
 
-def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _seconds(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
-
-
-def _text(v: Any) -> bool:
-    return isinstance(v, str) and v != ""
-
-
-def _counts(keys: set[str]) -> Callable[[Any], bool]:
-    def ok(v: Any) -> bool:
-        if not (isinstance(v, dict) and set(v) <= keys and all(map(_count, v.values()))):
-            return False
-        return int(v.get("failed", 0)) <= int(v.get("total", 1))
-
-    return ok
-
-
-def _metadata(v: Any) -> bool:
-    return isinstance(v, dict) and len(v) <= 16 and all(isinstance(x, str) for x in v.values())
-
-
-class _Fields:
-    """One raw object's fields, each checked as it is read; errors name `where.key`."""
-
-    def __init__(self, raw: Any, where: str, keys: set[str], seen: set[str]) -> None:
-        if not isinstance(raw, dict):
-            raise _Error(f"{where}: must be an object")
-        for key in raw:
-            if key not in keys:
-                raise _Error(f"{where}.{key}: unknown field")
-        value = raw.get("id")
-        if not is_valid_id(value) or value in seen:
-            raise _Error(f"{where}.id: must be a plain, unique ID (got {value!r})")
-        seen.add(str(value))
-        self.raw, self.where, self.id = raw, where, str(value)
-        self.timeline = self._timeline(raw.get("timeline"))
-
-    def get(self, key: str, default: Any, ok: Callable[[Any], bool], what: str) -> Any:
-        value = self.raw.get(key, default)
-        if not ok(value):
-            raise _Error(f"{self.where}.{key}: must be {what}")
-        return value
-
-    def text(self, key: str, default: str) -> str:
-        return str(self.get(key, default, _text, "a non-empty string"))
-
-    def metadata(self) -> Metadata:
-        value = self.get("metadata", {}, _metadata, "an object of up to 16 strings")
-        return tuple(sorted(value.items()))
-
-    def _timeline(self, raw: Any) -> Timeline:
-        where = f"{self.where}.timeline"
-        if not isinstance(raw, list) or not raw:
-            raise _Error(f"{where}: must be a non-empty list of [status, seconds]")
-        out: list[tuple[str, float]] = []
-        for i, entry in enumerate(raw):
-            ok = isinstance(entry, list) and len(entry) == 2 and _text(entry[0])
-            if not ok or not _seconds(entry[1]):
-                raise _Error(f"{where}[{i}]: must be [status, seconds >= 0]")
-            if out and entry[1] < out[-1][1]:
-                raise _Error(f"{where}[{i}]: times must not go back")
-            out.append((entry[0], float(entry[1])))
-        return tuple(out)
-
-
-def _response(f: _Fields) -> ResponseSpec:
-    usage = f.get("usage", {}, _counts({"input_tokens", "output_tokens"}), "token counts >= 0")
-    gone = f.get("gone_at", None, lambda v: v is None or _seconds(v), "null or seconds >= 0")
+def _response(f: Fields) -> ResponseSpec:
+    usage = f.get("usage", {}, is_counts({"input_tokens", "output_tokens"}), "token counts >= 0")
+    gone = f.get("gone_at", None, lambda v: v is None or is_seconds(v), "null or seconds >= 0")
     return ResponseSpec(
         f.id,
         f.timeline,
@@ -177,9 +112,9 @@ def _response(f: _Fields) -> ResponseSpec:
     )
 
 
-def _batch(f: _Fields) -> BatchSpec:
+def _batch(f: Fields) -> BatchSpec:
     what = "{total, failed} >= 0 with failed <= total"
-    counts = f.get("request_counts", {}, _counts({"total", "failed"}), what)
+    counts = f.get("request_counts", {}, is_counts({"total", "failed"}), what)
     return BatchSpec(
         f.id,
         f.timeline,
@@ -192,28 +127,28 @@ def _batch(f: _Fields) -> BatchSpec:
     )
 
 
-def _job(f: _Fields) -> FineTuningJobSpec:
+def _job(f: Fields) -> FineTuningJobSpec:
     finish = f.get(
-        "estimated_finish", None, lambda v: v is None or _seconds(v), "null or seconds >= 0"
+        "estimated_finish", None, lambda v: v is None or is_seconds(v), "null or seconds >= 0"
     )
     return FineTuningJobSpec(
         f.id,
         f.timeline,
         model=f.text("model", "gpt-4o-mini-2024-07-18"),
         estimated_finish=None if finish is None else float(finish),
-        trained_tokens=f.get("trained_tokens", 5768, _count, "an integer >= 0"),
+        trained_tokens=f.get("trained_tokens", 5768, is_count, "an integer >= 0"),
         metadata=f.metadata(),
     )
 
 
-def _file_batch(f: _Fields) -> FileBatchSpec:
+def _file_batch(f: Fields) -> FileBatchSpec:
     what = "{total, failed} >= 0 with failed <= total"
-    counts = f.get("file_counts", {}, _counts({"total", "failed"}), what)
+    counts = f.get("file_counts", {}, is_counts({"total", "failed"}), what)
     vs = f.get("vector_store_id", "vs_sim", is_valid_id, "a plain ID")
     return FileBatchSpec(f.id, f.timeline, vs, counts.get("total", 10), counts.get("failed", 0))
 
 
-_PARSERS: dict[str, Callable[[_Fields], Any]] = {
+_PARSERS: dict[str, Callable[[Fields], Any]] = {
     "responses": _response,
     "batches": _batch,
     "fine_tuning_jobs": _job,
@@ -228,10 +163,10 @@ def parse_long_running(obj: dict[str, Any]) -> LongRunning:
     for key, parse in _PARSERS.items():
         raw = obj.get(key, [])
         if not isinstance(raw, list):
-            raise _Error(f"{key}: must be a list")
+            raise FieldError(f"{key}: must be a list")
         seen: set[str] = set()
         parsed[key] = tuple(
-            parse(_Fields(item, f"{key}[{i}]", _KEYS[key], seen)) for i, item in enumerate(raw)
+            parse(Fields(item, f"{key}[{i}]", _KEYS[key], seen)) for i, item in enumerate(raw)
         )
     return LongRunning(**parsed)
 
