@@ -4,7 +4,8 @@ The client sorts errors at its boundary (`watcher.core.errors`); here each kind 
 answer. A transient one is tried again at the next interval; a refused key waits
 `[retry] auth_backoff` (or ends a one-off `watch` with exit 3); a 404 ends the watch
 (exit 4); any other refusal waits `max_interval`. A 404 from a base URL where no call has
-ever succeeded is said once, plainly: no such API answers there.
+ever succeeded is said once, in the words of a source that declares them
+(`Source.no_api_message`): no such API answers there.
 """
 
 from __future__ import annotations
@@ -16,21 +17,15 @@ from watcher.core.errors import ApiError, AuthError, NotFoundError, TransientErr
 from watcher.core.urls import mask_url
 from watcher.core.watch_keys import describe
 from watcher.service.metrics import Metrics
-from watcher.sources.assistants import ASSISTANTS
+from watcher.sources.base import Source
 from watcher.state.astore import AsyncStore
 from watcher.watching.health import Health
 from watcher.watching.scheduler import Scheduler
 from watcher.watching.watch_state import RunOutcome, RunState, ThreadState, WatchTable
 
-__all__ = ["NO_API_MESSAGE", "PollFailures"]
+__all__ = ["PollFailures"]
 
 log = structlog.get_logger("watcher.app")  # the logger's name is kept
-
-NO_API_MESSAGE = (
-    "no Assistants API answers at {base_url}: every call so far answered 404. "
-    "OpenAI retired the Assistants API on api.openai.com on 2026-08-26; "
-    "point [api] base_url (or OPENAI_BASE_URL) at an Assistants-compatible server"
-)
 
 
 class PollFailures:
@@ -52,12 +47,18 @@ class PollFailures:
         self.scheduler = scheduler
         self.metrics = metrics
         self.stop_on_error = stop_on_error
-        self._api_missing_said = False
+        self._api_missing_said: set[str] = set()  # each source's message, once
 
-    def _api_error(self, exc: ApiError, settings: Settings) -> None:
-        if isinstance(exc, NotFoundError) and exc.api_missing and not self._api_missing_said:
-            self._api_missing_said = True
-            log.error(NO_API_MESSAGE.format(base_url=mask_url(settings.api.base_url)))
+    def _api_missing(self, source: Source, exc: ApiError, settings: Settings) -> str | None:
+        """The source's "no such API at this base URL" if `exc` says so (logged once)."""
+        template = source.no_api_message
+        if template is None or not isinstance(exc, NotFoundError) or not exc.api_missing:
+            return None
+        message = template.format(base_url=mask_url(settings.api.base_url))
+        if template not in self._api_missing_said:
+            self._api_missing_said.add(template)
+            log.error(message)
+        return message
 
     async def poll_failed(self, state: RunState, exc: ApiError, settings: Settings) -> float | None:
         """A watch's poll failed: the delay until the next, or None when the watch ends."""
@@ -68,7 +69,6 @@ class PollFailures:
             )
             return settings.poll.interval
         if isinstance(exc, AuthError):
-            self._api_error(exc, settings)
             log.error(str(exc), run_id=state.run_id)
             if self.stop_on_error:
                 self.health.outcomes[key] = RunOutcome(error=str(exc), exit_code=3)
@@ -77,14 +77,9 @@ class PollFailures:
                 return None
             return settings.retry.auth_backoff
         if isinstance(exc, NotFoundError):
-            assistants = state.source is ASSISTANTS  # "no Assistants API" is about runs only
-            if assistants:
-                self._api_error(exc, settings)
-            if exc.api_missing and assistants:
-                message = NO_API_MESSAGE.format(base_url=mask_url(settings.api.base_url))
-            else:
-                message = f"{describe(state.thread_id, state.run_id)} not found"
-            gone = state.run_id in state.known and not assistants
+            missing = self._api_missing(state.source, exc, settings)
+            message = missing or f"{describe(state.thread_id, state.run_id)} not found"
+            gone = state.run_id in state.known and state.source.objects_expire
             if gone and self.metrics is not None:  # seen before: gone past its retention
                 self.metrics.watches_gone.inc()
             (log.warning if gone else log.error)(
@@ -106,8 +101,7 @@ class PollFailures:
                 "listing runs failed; will retry", thread_id=state.thread_id, error=str(exc)
             )
             return settings.poll.interval
-        if state.source is ASSISTANTS:
-            self._api_error(exc, settings)
+        self._api_missing(state.source, exc, settings)
         log.error(
             "listing runs refused; will retry later", thread_id=state.thread_id, error=str(exc)
         )

@@ -25,11 +25,11 @@ from watcher.state.astore import AsyncStore
 from watcher.state.store_protocol import StoreError
 from watcher.watching.health import Health
 from watcher.watching.pace_report import track_pace
-from watcher.watching.poll_failures import NO_API_MESSAGE, PollFailures
+from watcher.watching.poll_failures import PollFailures
 from watcher.watching.scheduler import Scheduler
 from watcher.watching.watch_state import RunOutcome, RunState, ThreadState, WatchTable
 
-__all__ = ["NO_API_MESSAGE", "Observer", "Poller"]
+__all__ = ["Observer", "Poller"]
 
 log = structlog.get_logger("watcher.app")  # the logger's name is kept
 
