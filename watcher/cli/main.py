@@ -117,7 +117,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_watch(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": ":memory:"})
     try:
-        entry = watch_entry(args.ids, kind=args.kind, vector_store=args.vector_store)
+        entry = watch_entry(args.ids, kind=args.kind, parent=args.parent)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     settings = with_watches(settings, [entry])
