@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from watcher.sources.keys import describe
 from watcher.watching.watch_target import TargetError, watch_entry
 
 ENTRIES = [
@@ -47,3 +48,17 @@ def test_ids_that_name_no_watch_say_why_in_one_line(args, message):
     with pytest.raises(TargetError) as err:
         watch_entry(ids, kind=kind, parent=parent)
     assert str(err.value) == message
+
+
+DESCRIBED = [
+    (("thread_1", "run_1"), "run run_1 of thread thread_1"),
+    (("thread_1", None), "thread thread_1"),
+    (("response:", "resp_1"), "response resp_1"),
+    (("file_batch:vs_1", "vsfb_1"), "file_batch vsfb_1 of vector store vs_1"),
+    (("batch:", None), "discovery of batchs"),
+]
+
+
+@pytest.mark.parametrize(("key", "text"), DESCRIBED)
+def test_a_watch_is_named_as_log_lines_and_status_name_it(key, text):
+    assert describe(*key) == text

@@ -15,9 +15,9 @@ import structlog
 from watcher.config.settings import Settings
 from watcher.core.errors import ApiError, AuthError, NotFoundError, TransientError
 from watcher.core.urls import mask_url
-from watcher.core.watch_keys import describe
 from watcher.service.metrics import Metrics
 from watcher.sources.base import Source
+from watcher.sources.keys import describe
 from watcher.state.astore import AsyncStore
 from watcher.watching.health import Health
 from watcher.watching.scheduler import Scheduler
