@@ -28,9 +28,9 @@ from watcher.cli.parser import CONFIG_ENV, build_parser
 from watcher.config.config_file import load_settings, with_watches
 from watcher.config.settings import ConfigError, Settings
 from watcher.core.textsafe import visible
-from watcher.core.watch_keys import describe
 from watcher.service.daemon import Notify, serve
 from watcher.service.listen import ListenError
+from watcher.sources.keys import describe
 from watcher.state.statefile import hold_lock
 from watcher.state.store import StateError
 from watcher.watching.app import Watcher
@@ -117,7 +117,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_watch(args: argparse.Namespace) -> int:
     settings = _settings(args, **{"state.path": ":memory:"})
     try:
-        entry = watch_entry(args.ids, kind=args.kind, vector_store=args.vector_store)
+        entry = watch_entry(args.ids, kind=args.kind, parent=args.parent)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     settings = with_watches(settings, [entry])

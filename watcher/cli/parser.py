@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from watcher.cli.options import add_global_options, duration, event_id, since_time
-from watcher.watching.watch_target import KINDS
+from watcher.watching.watch_target import KINDS, UNDER
 
 __all__ = ["CONFIG_ENV", "build_parser"]
 
@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         "ids", nargs="+", metavar="ID", help="THREAD_ID RUN_ID, or resp_… batch_… ftjob-… vsfb_…"
     )
     watch.add_argument("--kind", choices=KINDS, help="what ID is, where its prefix does not say")
-    watch.add_argument("--vector-store", metavar="VS_ID", help="a file batch's vector store")
+    for flag, under in UNDER.items():  # a file batch's --vector-store
+        assert under.parent is not None
+        text = f"a {under.label}'s {under.parent.name}"
+        watch.add_argument(flag, dest="parent", metavar=under.parent.metavar, help=text)
     watch.add_argument("--config", type=Path, help=f"optional TOML config file (or ${CONFIG_ENV})")
     watch.add_argument("--exit-status", action="store_true", help="exit 1 unless the run completed")
     watch.add_argument(

@@ -25,8 +25,8 @@ import anyio
 from watcher.config.settings import ConfigError, StateSettings
 from watcher.core.textsafe import visible
 from watcher.core.urls import mask_url
-from watcher.core.watch_keys import describe
 from watcher.service.http_watches import shown
+from watcher.sources.keys import describe
 from watcher.state.statefile import StateError
 from watcher.state.store import Store
 from watcher.state.store_protocol import StoreError

@@ -68,11 +68,10 @@ class WatchSpec(_Section):
             return self.thread_id, self.run_id
         if self.discover is not None:
             return object_key(DISCOVERABLE[self.discover]), None
-        if self.file_batch_id is not None:
-            assert self.vector_store_id is not None
-            return object_key("file_batch", self.vector_store_id), self.file_batch_id
         for kind in WATCH_KINDS:  # `<type>_id`: one object of a type in `sources.kinds`
             name = kind.removesuffix("_id")
             if name in TYPES and (object_id := getattr(self, kind)) is not None:
-                return object_key(name), object_id
+                parent = TYPES[name].parent  # a file batch's vector store: its scope
+                scope = getattr(self, parent.key) if parent is not None else ""
+                return object_key(name, scope), object_id
         raise AssertionError("validated: one kind")  # pragma: no cover

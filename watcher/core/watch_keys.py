@@ -6,13 +6,13 @@ API was the only source. Other sources fit the same two columns: the first holds
 batches), the second the object's id. IDs never hold `:`, so an Assistants thread id (the
 first column with no `:`) and these keys cannot meet; a configured batch and the same
 batch found by a discovery watch share one row (`("batch:", "batch_1")`): one object, one
-event per status. No I/O, and no source's table: which object type a key names is
-`watcher.sources.keys.split_key`'s answer.
+event per status. No I/O, and no source's table: which object type a key names, and how a
+user reads it, are `watcher.sources.keys`' answers (`split_key`, `describe`).
 """
 
 from __future__ import annotations
 
-__all__ = ["SEP", "describe", "object_key", "watch_path"]
+__all__ = ["SEP", "object_key", "watch_path"]
 
 SEP = ":"
 
@@ -26,14 +26,3 @@ def watch_path(key: str, object_id: str) -> tuple[str, ...]:
     """The ids the source's URL needs, outermost first."""
     scope = key.partition(SEP)[2] if SEP in key else key
     return (scope, object_id) if scope else (object_id,)
-
-
-def describe(key: str, object_id: str | None) -> str:
-    """A watch as a user reads it: `response resp_1`, `run run_1 of thread thread_1`."""
-    if SEP not in key:
-        return f"run {object_id} of thread {key}" if object_id else f"thread {key}"
-    name, _, scope = key.partition(SEP)
-    if not object_id:
-        return f"discovery of {name}s"
-    where = f" of vector store {scope}" if scope else ""
-    return f"{name} {object_id}{where}"

@@ -23,7 +23,12 @@ from watcher.sources.kinds import DISCOVERABLE, TYPES
 
 __all__ = ["BODY_KEYS", "BodyError", "delete_key", "parse_body", "shown"]
 
-BODY_KEYS = frozenset(WATCH_KINDS) | {"run_id", "vector_store_id"}
+#: A body's keys: those that name a watch, a run's, and the parent ids objects live under.
+BODY_KEYS = (
+    frozenset(WATCH_KINDS)
+    | {"run_id"}
+    | {t.parent.key for t in TYPES.values() if t.parent is not None}
+)
 Key = tuple[str, str | None]
 
 
@@ -61,7 +66,7 @@ def delete_key(kind: str, *ids: str) -> Key | None:
         return object_key(DISCOVERABLE[ids[0]]), None
     if kind not in TYPES or not all(is_valid_id(i) for i in ids):
         return None
-    if kind == "file_batch":
+    if TYPES[kind].parent is not None:  # /file_batch/{vector_store_id}/{id}
         return (object_key(kind, ids[0]), ids[1]) if len(ids) == 2 else None
     return (object_key(kind), ids[0]) if len(ids) == 1 else None
 
@@ -79,6 +84,6 @@ def shown(watch: dict[str, object]) -> dict[str, object]:
         out["id"] = watch["run_id"]
     else:
         out["discover"] = next(k for k, v in DISCOVERABLE.items() if v == object_type.name)
-    if scope:
-        out["vector_store_id"] = scope
+    if scope and object_type.parent is not None:
+        out[object_type.parent.key] = scope
     return out

@@ -68,6 +68,14 @@ class Source(Protocol):
     kinds: Mapping[str, Kind]  # by `object`, e.g. "thread.run"
     root: str  # the kind a watch follows (its outcome decides `watch --exit-status`)
     headers: Mapping[str, str]  # sent with every request of this source
+    #: What a 404 says when no call to the base URL has succeeded yet: that this API is not
+    #: served there (`{base_url}` where the URL goes, masked); logged once. None: such a 404
+    #: names the object alone, like any other.
+    no_api_message: str | None
+    #: A seen object may later answer 404 (the API keeps it only for a while, as a
+    #: background response): its watch ends as gone (a warning, `watches_gone`), not as an
+    #: error.
+    objects_expire: bool
 
     async def observe(
         self,

@@ -1,11 +1,12 @@
 """Object kinds (what each status means), and today's long-running OpenAI objects as pure
 data: background responses, batches, fine-tuning jobs, vector-store file batches.
 
-For each of those: the name `watch --kind` spells, its `Kind` (the `object` its answers carry, its
-statuses in the spec's order, which end it, which one is success), the prefix OpenAI writes
-its ids with, where to GET one (`{}` marks each id of a watch's path, outermost first) and
-the list to discover them from, if there is one, with the `discover = "…"` value that
-names it. The simulator builds its table from this one: the two cannot drift. No I/O.
+For each of those: the name `watch --kind` spells, its `Kind` (the `object` its answers
+carry, its statuses in the spec's order, which end it, which one is success), the prefix
+OpenAI writes its ids with, where to GET one (`{}` marks each id of a watch's path,
+outermost first), the list to discover them from, if there is one, with the `discover =
+"…"` value that names it, and the object it lives under, if any (its `Parent`). The
+simulator builds its table from this one: the two cannot drift. No I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "TYPES",
     "Kind",
     "ObjectType",
+    "Parent",
     "type_of_id",
 ]
 
@@ -47,6 +49,17 @@ class Kind:
 
 
 @dataclass(frozen=True, slots=True)
+class Parent:
+    """The object a type lives under, whose id comes first in its path (a file batch's
+    vector store): a watch of it takes two ids."""
+
+    name: str  # as a user reads it: "vector store"
+    key: str  # its id's key in a `[[watch]]` entry and a `POST /v1/watches` body
+    flag: str  # `watch ID` takes its id with this option
+    metavar: str  # and shows it so in `--help`
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectType:
     name: str  # as `watch --kind` spells it
     kind: Kind
@@ -54,6 +67,12 @@ class ObjectType:
     path: tuple[str, ...]  # GET's segments; "{}" where the path's ids go, in order
     listing: tuple[str, ...] | None = None  # the list to discover from, newest first
     discover: str | None = None  # the `discover = "…"` value of a watch of that list
+    parent: Parent | None = None  # the object it lives under, if it has one
+
+    @property
+    def label(self) -> str:
+        """As a user reads it: "file batch"."""
+        return self.name.replace("_", " ")
 
 
 def _kind(object: str, statuses: tuple[str, ...], terminal: set[str], success: str) -> Kind:
@@ -116,6 +135,7 @@ FILE_BATCH = ObjectType(
     ),
     id_prefix="vsfb_",
     path=("vector_stores", "{}", "file_batches", "{}"),
+    parent=Parent("vector store", key="vector_store_id", flag="--vector-store", metavar="VS_ID"),
 )
 TYPES = {t.name: t for t in (RESPONSE, BATCH, FINE_TUNING_JOB, FILE_BATCH)}
 #: `discover = "…"` values and the object type each lists.

@@ -32,6 +32,8 @@ class ObjectSource:
     own last (`("resp_1",)`, `("vs_1", "vsfb_1")`)."""
 
     headers: Mapping[str, str] = {}
+    no_api_message: str | None = None  # a 404 is about the object
+    objects_expire = True  # a background response is stored only for a while
 
     def __init__(self, object_type: ObjectType) -> None:
         self.type = object_type

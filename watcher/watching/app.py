@@ -25,14 +25,13 @@ from watcher.state.store import Store
 from watcher.watching.config_watches import add_configured_watches, reconcile
 from watcher.watching.health import LIVENESS_WINDOW, Health
 from watcher.watching.leases import LeaseKeeper
-from watcher.watching.poller import NO_API_MESSAGE, Observer, Poller
+from watcher.watching.poller import Observer, Poller
 from watcher.watching.registry import Registry
 from watcher.watching.scheduler import Scheduler
 from watcher.watching.watch_state import RunOutcome, WatchTable
 
 __all__ = [
     "LIVENESS_WINDOW",
-    "NO_API_MESSAGE",
     "Observer",
     "OutboxSink",
     "RunOutcome",

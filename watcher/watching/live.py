@@ -19,8 +19,8 @@ from rich.text import Text
 
 from watcher.core.textsafe import markup, visible
 from watcher.core.transitions import Observed
-from watcher.sources.assistants import STEP, is_terminal
-from watcher.watching.live_objects import ASSISTANTS_KINDS, objects_table
+from watcher.sources.assistants import ASSISTANTS, RUN, STEP, is_terminal
+from watcher.watching.live_objects import objects_table
 
 __all__ = ["LiveView"]
 
@@ -111,9 +111,9 @@ class LiveView:
     def on_observed(self, objects: Sequence[Observed]) -> None:
         """The latest of each object, from every poll: a status seen before still shows."""
         for obj in objects:
-            if obj.kind not in ASSISTANTS_KINDS:  # a response, batch, job, file batch
+            if obj.kind not in ASSISTANTS.kinds:  # a response, batch, job, file batch
                 self.objects[obj.object_id] = obj.data
-            elif obj.kind == "thread.run":
+            elif obj.kind == RUN:
                 self.runs.setdefault(obj.watch, _Run(obj.data)).data = obj.data
             else:
                 run = self.runs.setdefault(obj.watch, _Run({"id": obj.watch}))

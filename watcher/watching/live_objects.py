@@ -14,9 +14,8 @@ from rich.text import Text
 
 from watcher.core.textsafe import visible
 
-__all__ = ["ASSISTANTS_KINDS", "objects_table", "progress"]
+__all__ = ["objects_table", "progress"]
 
-ASSISTANTS_KINDS = frozenset({"thread.run", "thread.run.step"})
 _STYLE = {
     "completed": "green",
     "succeeded": "green",

@@ -16,30 +16,22 @@ from watcher.api.client import ApiClient
 from watcher.config.settings import Settings
 from watcher.core.cadence import next_delay
 from watcher.core.clock import Clock
-from watcher.core.errors import ApiError, AuthError, NotFoundError, TransientError
+from watcher.core.errors import ApiError
 from watcher.core.pacing import PaceMonitor
 from watcher.core.transitions import Observed, detect
-from watcher.core.urls import mask_url
-from watcher.core.watch_keys import describe
 from watcher.delivery.recorder import Recorder
 from watcher.service.metrics import Metrics
-from watcher.sources.assistants import ASSISTANTS
 from watcher.state.astore import AsyncStore
 from watcher.state.store_protocol import StoreError
 from watcher.watching.health import Health
 from watcher.watching.pace_report import track_pace
+from watcher.watching.poll_failures import PollFailures
 from watcher.watching.scheduler import Scheduler
 from watcher.watching.watch_state import RunOutcome, RunState, ThreadState, WatchTable
 
-__all__ = ["NO_API_MESSAGE", "Observer", "Poller"]
+__all__ = ["Observer", "Poller"]
 
 log = structlog.get_logger("watcher.app")  # the logger's name is kept
-
-NO_API_MESSAGE = (
-    "no Assistants API answers at {base_url}: every call so far answered 404. "
-    "OpenAI retired the Assistants API on api.openai.com on 2026-08-26; "
-    "point [api] base_url (or OPENAI_BASE_URL) at an Assistants-compatible server"
-)
 
 #: Sees every object of every poll, changed or not (the live view's latest state).
 Observer = Callable[[Sequence[Observed]], None]
@@ -77,13 +69,14 @@ class Poller:
         self.observers = observers  # shared: an observer added later sees the next polls
         self.metrics = metrics
         self.pace = pace or PaceMonitor()
-        self.stop_on_error = stop_on_error
-        self._api_missing_said = False
-
-    def _api_error(self, exc: ApiError) -> None:
-        if isinstance(exc, NotFoundError) and exc.api_missing and not self._api_missing_said:
-            self._api_missing_said = True
-            log.error(NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url)))
+        self.failures = PollFailures(
+            store=store,
+            table=table,
+            health=health,
+            scheduler=scheduler,
+            metrics=metrics,
+            stop_on_error=stop_on_error,
+        )
 
     async def poll_run(self, state: RunState) -> float | None:
         """One round for one run; the delay until the next, or None when its watch ends."""
@@ -98,43 +91,8 @@ class Poller:
                 resume=state.resume,
                 max_pages=self.settings.poll.max_pages,
             )
-        except TransientError as exc:
-            log.warning(
-                "poll failed; will retry at the next poll", run_id=state.run_id, error=str(exc)
-            )
-            return self.settings.poll.interval
-        except AuthError as exc:
-            self._api_error(exc)
-            log.error(str(exc), run_id=state.run_id)
-            if self.stop_on_error:
-                self.health.outcomes[key] = RunOutcome(error=str(exc), exit_code=3)
-                self.health.fatal = str(exc)
-                self.scheduler.stop()
-                return None
-            return self.settings.retry.auth_backoff
-        except NotFoundError as exc:
-            assistants = state.source is ASSISTANTS  # "no Assistants API" is about runs only
-            if assistants:
-                self._api_error(exc)
-            if exc.api_missing and assistants:
-                message = NO_API_MESSAGE.format(base_url=mask_url(self.settings.api.base_url))
-            else:
-                message = f"{describe(state.thread_id, state.run_id)} not found"
-            gone = state.run_id in state.known and not assistants
-            if gone and self.metrics is not None:  # seen before: gone past its retention
-                self.metrics.watches_gone.inc()
-            (log.warning if gone else log.error)(
-                f"{message}; watch dropped", run_id=state.run_id, detail=str(exc)
-            )
-            self.health.outcomes[key] = RunOutcome(error=message, exit_code=4)
-            await self.store.remove_run_watch(state.thread_id, state.run_id)
-            self.table.runs.pop(key, None)
-            return None
         except ApiError as exc:
-            log.error(
-                "the API refused the request; will retry later", run_id=state.run_id, error=str(exc)
-            )
-            return self.settings.poll.max_interval
+            return await self.failures.poll_failed(state, exc, self.settings)
         now = self.clock.now()
         state.last_poll = self.clock.wall()
         found = detect(state.known, obs.objects, now=int(state.last_poll))
@@ -216,22 +174,8 @@ class Poller:
                 resume=state.resume,
                 max_pages=self.settings.poll.max_pages,
             )
-        except TransientError as exc:
-            log.warning(
-                "listing runs failed; will retry", thread_id=state.thread_id, error=str(exc)
-            )
-            return self.settings.poll.interval
         except ApiError as exc:
-            if state.source is ASSISTANTS:
-                self._api_error(exc)
-            log.error(
-                "listing runs refused; will retry later", thread_id=state.thread_id, error=str(exc)
-            )
-            return (
-                self.settings.retry.auth_backoff
-                if isinstance(exc, AuthError)
-                else (self.settings.poll.max_interval)
-            )
+            return self.failures.listing_failed(state, exc, self.settings)
         state.last_poll = self.clock.wall()
         state.resume = found.resume
         if found.problem and not state.paging_said:

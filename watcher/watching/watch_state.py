@@ -9,19 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from watcher.core.transitions import ObjectState
-from watcher.core.watch_keys import SEP, watch_path
-from watcher.sources.assistants import ASSISTANTS
+from watcher.core.watch_keys import watch_path
 from watcher.sources.base import Source
-from watcher.sources.keys import split_key
-from watcher.sources.single import SOURCES
+from watcher.sources.catalog import source_of
 
-__all__ = ["RunOutcome", "RunState", "ThreadState", "WatchTable", "source_of"]
+__all__ = ["RunOutcome", "RunState", "ThreadState", "WatchTable"]
 
-
-def source_of(key: str) -> Source:
-    """The source a watch's scope key names (`watcher.core.watch_keys`): Assistants for a thread."""
-    object_type, _scope = split_key(key)
-    return ASSISTANTS if object_type is None else SOURCES[object_type.name]
+#: A state's `source` left out: the one its key names (`sources.catalog.source_of`).
+#: (None stands for it only until `__post_init__`: every state has a source.)
+BY_KEY: Source = None  # type: ignore[assignment]
 
 
 @dataclass(slots=True)
@@ -41,19 +37,17 @@ class RunState:
     polled_at: float | None = None  # monotonic, the last successful poll
     resume: str | None = None  # a listing cut at max_pages carries on from here
     paging_said: bool = False  # a cut listing is logged once per watch
-    source: Source = ASSISTANTS
+    source: Source = BY_KEY
 
     def __post_init__(self) -> None:
-        if SEP in self.thread_id:  # another source's key: "response:", "file_batch:vs_1"
+        if self.source is BY_KEY:  # "thread_1", "response:", "file_batch:vs_1"
             self.source = source_of(self.thread_id)
 
     @property
     def path(self) -> tuple[str, ...]:
-        """The ids the source's URL needs: (thread, run); an object at the top of its API
-        (a background response) has no scope, only its own id."""
-        if SEP in self.thread_id:
-            return watch_path(self.thread_id, self.run_id)
-        return (self.thread_id, self.run_id) if self.thread_id else (self.run_id,)
+        """The ids the source's URL needs, outermost first: (thread, run); an object at the
+        top of its API (a background response) has no scope, only its own id."""
+        return watch_path(self.thread_id, self.run_id)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -73,10 +67,10 @@ class ThreadState:
     last_poll: float | None = None
     resume: str | None = None  # older runs still to list (a listing cut at max_pages)
     paging_said: bool = False
-    source: Source = ASSISTANTS
+    source: Source = BY_KEY
 
     def __post_init__(self) -> None:
-        if SEP in self.thread_id:  # the discovery of batches ("batch:"), of jobs
+        if self.source is BY_KEY:  # a thread's runs, the discovery of batches ("batch:")
             self.source = source_of(self.thread_id)
 
 

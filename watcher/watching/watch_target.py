@@ -3,8 +3,9 @@
 - `watch THREAD_ID RUN_ID`: an Assistants run, as always;
 - `watch ID`: the source from the id's prefix (`resp_`, `batch_`, `ftjob-`), or `--kind`
   where a server's ids differ;
-- a file batch also needs its vector store: `watch VS_ID VSFB_ID` (the second id starts
-  with `vsfb_`, or `--kind file_batch`), or `watch VSFB_ID --vector-store VS_ID`.
+- an object under a parent (`ObjectType.parent`: a file batch under its vector store)
+  also needs the parent's id: `watch VS_ID VSFB_ID` (the second id's prefix says what it
+  is, or `--kind file_batch`), or `watch VSFB_ID --vector-store VS_ID` (the parent's flag).
 
 The answer is a `[[watch]]` entry, validated like the config's. No I/O.
 """
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from watcher.sources.kinds import FILE_BATCH, TYPES, type_of_id
+from watcher.sources.kinds import TYPES, ObjectType, type_of_id
 
-__all__ = ["KINDS", "TargetError", "watch_entry"]
+__all__ = ["KINDS", "UNDER", "TargetError", "watch_entry"]
 
 KINDS = tuple(TYPES)  # --kind's choices: response, batch, fine_tuning_job, file_batch
+#: The types that live under a parent, by the flag that gives the parent's id.
+UNDER = {t.parent.flag: t for t in TYPES.values() if t.parent is not None}
 
 
 class TargetError(ValueError):
@@ -25,15 +28,17 @@ class TargetError(ValueError):
 
 
 def watch_entry(
-    ids: Sequence[str], *, kind: str | None = None, vector_store: str | None = None
+    ids: Sequence[str], *, kind: str | None = None, parent: str | None = None
 ) -> dict[str, str]:
-    """The `[[watch]]` entry (keys as the config's) that `watch IDS…` follows."""
+    """The `[[watch]]` entry (keys as the config's) that `watch IDS…` follows; `parent` is
+    the id given with a parent's flag (`--vector-store`)."""
     if not 1 <= len(ids) <= 2:
         raise TargetError("watch: give THREAD_ID RUN_ID, or one ID (resp_…, batch_…, ftjob-…)")
     if len(ids) == 2:
         scope, object_id = ids
-        if kind == FILE_BATCH.name or (kind is None and object_id.startswith("vsfb_")):
-            return {"vector_store_id": scope, "file_batch_id": object_id}
+        under = TYPES[kind] if kind is not None else type_of_id(object_id)
+        if under is not None and under.parent is not None:
+            return _under(under, scope, object_id)
         if kind is not None:
             raise TargetError(f"--kind {kind}: takes one ID, not two")
         return {"thread_id": scope, "run_id": object_id}
@@ -45,10 +50,17 @@ def watch_entry(
             + "|".join(KINDS)
             + " (or THREAD_ID RUN_ID for a run)"
         )
-    if found is FILE_BATCH:
-        if vector_store is None:
-            raise TargetError(f"watch {object_id}: a file batch needs --vector-store VS_ID")
-        return {"vector_store_id": vector_store, "file_batch_id": object_id}
-    if vector_store is not None:
-        raise TargetError("--vector-store: only for a file batch")
+    if found.parent is not None:
+        if parent is None:
+            needs = f"{found.parent.flag} {found.parent.metavar}"
+            raise TargetError(f"watch {object_id}: a {found.label} needs {needs}")
+        return _under(found, parent, object_id)
+    if parent is not None:
+        only = " or ".join(t.label for t in UNDER.values())
+        raise TargetError(f"{'/'.join(UNDER)}: only for a {only}")
     return {f"{found.name}_id": object_id}
+
+
+def _under(found: ObjectType, parent: str, object_id: str) -> dict[str, str]:
+    assert found.parent is not None
+    return {found.parent.key: parent, f"{found.name}_id": object_id}

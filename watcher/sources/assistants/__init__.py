@@ -31,6 +31,7 @@ __all__ = [
     "KINDS",
     "LOOKBACK_SECONDS",
     "MAX_PAGES",
+    "NO_API_MESSAGE",
     "RUN",
     "RUN_TERMINAL",
     "SLOW_STATUSES",
@@ -47,6 +48,13 @@ __all__ = [
 ]
 
 
+NO_API_MESSAGE = (
+    "no Assistants API answers at {base_url}: every call so far answered 404. "
+    "OpenAI retired the Assistants API on api.openai.com on 2026-08-26; "
+    "point [api] base_url (or OPENAI_BASE_URL) at an Assistants-compatible server"
+)
+
+
 class AssistantsSource:
     """`Source` for the Assistants API: a watch's path is (thread id, run id)."""
 
@@ -54,6 +62,8 @@ class AssistantsSource:
     kinds: Mapping[str, Kind] = KINDS
     root = RUN
     headers = HEADERS
+    no_api_message: str | None = NO_API_MESSAGE  # the retired API: say so on a bare 404
+    objects_expire = False  # a run that answers 404 after being seen is an error
 
     async def observe(
         self,
