@@ -6,8 +6,9 @@
 
 `bench/run.py`'s runstep-watcher contender only, for each version in turn at each size,
 interleaved old, new, new, old, … (machine noise, and its drift, hits both); writes
-bench/versions.md: per size, each version's p50/p99 detection latency, requests per transition, CPU seconds
-per 1,000 polls and peak RSS (pooled over the rounds), and the new/old ratios.
+bench/versions.md: per size, each version's p50/p99 detection latency, requests per
+transition, CPU seconds per 1,000 polls and peak RSS (pooled over the rounds), and the
+new/old ratios.
 
 A revision is unpacked with `git archive` under /tmp (no worktree registered in the repo)
 and gets a throwaway virtualenv there whose path puts that tree's `watcher` first, then
