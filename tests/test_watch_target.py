@@ -55,7 +55,8 @@ DESCRIBED = [
     (("thread_1", None), "thread thread_1"),
     (("response:", "resp_1"), "response resp_1"),
     (("file_batch:vs_1", "vsfb_1"), "file_batch vsfb_1 of vector store vs_1"),
-    (("batch:", None), "discovery of batchs"),
+    (("batch:", None), 'discovery of "batches"'),  # as the config's `discover` spells it
+    (("fine_tuning_job:", None), 'discovery of "fine_tuning.jobs"'),
 ]
 
 

@@ -23,9 +23,10 @@ def describe(key: str, object_id: str | None) -> str:
     if SEP not in key:
         return f"run {object_id} of thread {key}" if object_id else f"thread {key}"
     name, _, scope = key.partition(SEP)
-    if not object_id:
-        return f"discovery of {name}s"
     object_type = TYPES.get(name)
+    if not object_id:  # as the config's `discover = "…"` names it
+        listing = object_type.discover if object_type is not None else None
+        return f'discovery of "{listing or name}"'
     parent = object_type.parent if object_type is not None else None
     where = f" of {parent.name if parent is not None else 'scope'} {scope}" if scope else ""
     return f"{name} {object_id}{where}"
