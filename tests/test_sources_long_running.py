@@ -190,7 +190,7 @@ async def test_a_status_after_a_terminal_one_is_reported(tmp_path):
     )
     state = RunState(
         thread_id="response:", run_id="resp_flip", include=(), cursor=None, known={},
-        delay=1.0, last_change=0.0,
+        delay=1.0, last_change=0.0, source=SOURCES["response"],
     )  # fmt: skip
     delays = []
     for t in (2.5, 3.5, 4.5):

@@ -17,6 +17,7 @@ from watcher.api.client import ApiClient
 from watcher.config.settings import Settings
 from watcher.core.clock import Clock
 from watcher.core.transitions import ObjectState
+from watcher.sources.catalog import source_of
 from watcher.state.astore import AsyncStore
 from watcher.state.reconcile import load_active
 from watcher.state.store_records import WatchKey
@@ -93,6 +94,7 @@ class WatchJobs:
             delay=self.settings.poll.interval,
             last_change=self.clock.now(),
             default_include=include is None,
+            source=source_of(thread_id),
         )
         self.table.runs[(thread_id, run_id)] = state
         self.scheduler.schedule(
@@ -125,6 +127,7 @@ class WatchJobs:
             listed=listed,
             delay=self.settings.poll.interval,
             seen=seen,
+            source=source_of(thread_id),
         )
         self.table.threads[thread_id] = state
         self.scheduler.schedule(

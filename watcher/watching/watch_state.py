@@ -11,13 +11,8 @@ from dataclasses import dataclass, field
 from watcher.core.transitions import ObjectState
 from watcher.core.watch_keys import watch_path
 from watcher.sources.base import Source
-from watcher.sources.catalog import source_of
 
 __all__ = ["RunOutcome", "RunState", "ThreadState", "WatchTable"]
-
-#: A state's `source` left out: the one its key names (`sources.catalog.source_of`).
-#: (None stands for it only until `__post_init__`: every state has a source.)
-BY_KEY: Source = None  # type: ignore[assignment]
 
 
 @dataclass(slots=True)
@@ -37,11 +32,7 @@ class RunState:
     polled_at: float | None = None  # monotonic, the last successful poll
     resume: str | None = None  # a listing cut at max_pages carries on from here
     paging_said: bool = False  # a cut listing is logged once per watch
-    source: Source = BY_KEY
-
-    def __post_init__(self) -> None:
-        if self.source is BY_KEY:  # "thread_1", "response:", "file_batch:vs_1"
-            self.source = source_of(self.thread_id)
+    source: Source = field(kw_only=True)  # the key's: `sources.catalog.source_of`
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -67,11 +58,7 @@ class ThreadState:
     last_poll: float | None = None
     resume: str | None = None  # older runs still to list (a listing cut at max_pages)
     paging_said: bool = False
-    source: Source = BY_KEY
-
-    def __post_init__(self) -> None:
-        if self.source is BY_KEY:  # a thread's runs, the discovery of batches ("batch:")
-            self.source = source_of(self.thread_id)
+    source: Source = field(kw_only=True)  # a thread's runs, the discovery of batches ("batch:")
 
 
 @dataclass(slots=True)
