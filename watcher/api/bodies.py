@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from watcher.core.surrogates import may_hold_surrogates, replace_lone_surrogates
+
 __all__ = ["TooLargeError", "parse_json", "read_capped", "read_some"]
 
 
@@ -74,7 +76,9 @@ def _finite(text: str) -> float:
 def parse_json(content: bytes) -> Any:
     """Strict JSON: ValueError for anything not valid (NaN, overflow, too deep included)."""
     try:
-        return json.loads(content, parse_constant=_refuse_constant, parse_float=_finite)
+        value = json.loads(content, parse_constant=_refuse_constant, parse_float=_finite)
+        # a lone surrogate ("\ud83d") cannot be written as UTF-8 anywhere: U+FFFD instead
+        return replace_lone_surrogates(value) if may_hold_surrogates(content) else value
     except RecursionError:
         raise ValueError("nested too deep") from None
     except json.JSONDecodeError as exc:

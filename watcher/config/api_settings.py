@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from watcher.config.http_headers import ApiHeaders
 from watcher.config.section import _Section, is_loopback_url
 
 __all__ = ["CREDENTIAL_API_KEY", "DEFAULT_BASE_URL", "ApiSettings"]
@@ -27,7 +28,7 @@ class ApiSettings(_Section):
     timeout: float = Field(30.0, gt=0)
     #: A page of 100 steps with `include[]` file-search content fits several times over.
     max_response_bytes: int = Field(8 * 1024 * 1024, ge=1024)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: ApiHeaders = Field(default_factory=dict)
     query: dict[str, str] = Field(default_factory=dict)
     http2: bool = False
     proxy: SecretStr | None = None  # may hold a password; from $HTTPS_PROXY & co. by default

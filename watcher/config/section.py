@@ -28,7 +28,8 @@ RunId = Annotated[str | None, AfterValidator(_plain_id)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are valid TOML, but no delay, age or rate of ours means them
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def is_loopback_url(url: str) -> bool:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
+from watcher.config.http_headers import WebhookHeaders
 from watcher.config.section import _Section, is_loopback_url
 from watcher.core.urls import is_metadata_or_link_local, mask_url
 
@@ -39,7 +40,7 @@ class WebhookSettings(_Section):
     secret_file: Path | None = None
     timeout: float = Field(10.0, gt=0)
     max_age: float = Field(259200.0, gt=0)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: WebhookHeaders = Field(default_factory=dict)
     allow_insecure_http: bool = False
     allow_private_targets: bool = False  # link-local and cloud metadata addresses
     schedule: tuple[float, ...] = STANDARD_SCHEDULE

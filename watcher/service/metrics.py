@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from watcher import __version__
+from watcher.sources.kinds import TYPES
 
 __all__ = ["Metrics", "UpstreamHealth", "code_label", "event_label"]
 
@@ -31,7 +32,10 @@ RUN_STATUSES = (
 )
 STEP_STATUSES = ("in_progress", "cancelled", "failed", "completed", "expired")
 KNOWN_EVENT_TYPES = frozenset(
-    [f"thread.run.{s}" for s in RUN_STATUSES] + [f"thread.run.step.{s}" for s in STEP_STATUSES]
+    [f"thread.run.{s}" for s in RUN_STATUSES]
+    + [f"thread.run.step.{s}" for s in STEP_STATUSES]
+    # responses, batches, fine-tuning jobs, file batches: their statuses as the spec lists them
+    + [f"{t.kind.object}.{s}" for t in TYPES.values() for s in t.kind.statuses]
 )
 
 

@@ -17,6 +17,7 @@ import anyio
 import structlog
 
 from watcher.core.clock import Clock
+from watcher.state.store_protocol import StoreError
 
 __all__ = ["Job", "Scheduler"]
 
@@ -122,6 +123,9 @@ class Scheduler:
         try:
             try:
                 delay = await entry.job()
+            except StoreError as exc:  # the file busy or failing: no bug, the poll is retried
+                log.error("cannot write the state file; will retry", key=str(key), error=str(exc))
+                delay = entry.fallback
             except Exception:
                 log.exception("bug: a poll crashed; it will be retried", key=str(key))
                 delay = entry.fallback
