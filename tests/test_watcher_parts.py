@@ -165,3 +165,16 @@ async def test_a_write_that_fails_after_recording_reports_nothing_twice(tmp_path
     assert [e["type"] for e in closed.events] == ["thread.run.in_progress"]
     assert await w.watcher.recorder.store.pending("stdout") == []
     await w.close()
+
+
+async def test_a_finished_watch_is_listed_with_its_last_status(tmp_path):
+    """`GET /v1/watches?all=1`'s page: a finished run shows how it ended, not null."""
+    w = World(tmp_path, [run("run_c", ("queued", 0), ("completed", 1))])
+    assert await w.watcher.add_watch("thread_1", "run_c")
+    w.at(2)
+    assert await w.watcher.poll_once("thread_1", "run_c") is None
+    page, _ = await w.watcher.watches(finished=True)
+    assert [(p["run_id"], p["active"], p["status"]) for p in page] == [
+        ("run_c", False, "completed")
+    ]
+    await w.close()

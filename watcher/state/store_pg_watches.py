@@ -95,16 +95,17 @@ class PgWatchTables(PgTables):
 
     async def watch_page(
         self, *, finished: bool, after: tuple[str, str] | None, limit: int
-    ) -> list[tuple[str, str | None, str, bool]]:
+    ) -> list[tuple[str, str | None, str, bool, str | None]]:
         rows = await self._all(
-            "SELECT thread_id, run_id, source, done FROM ("
+            "SELECT w.thread_id, w.run_id, w.source, w.done, o.status FROM ("
             " SELECT thread_id, '' COLLATE \"C\" AS run_id, source, 0 AS done"
             " FROM thread_watches UNION ALL SELECT thread_id, run_id, source, done"
             " FROM run_watches WHERE source != 'ignored' AND (done = 0 OR %s)) w"
-            " WHERE (thread_id, run_id) > (%s, %s) ORDER BY thread_id, run_id LIMIT %s",
+            " LEFT JOIN objects o ON o.object_id = w.run_id AND w.run_id != ''"
+            " WHERE (w.thread_id, w.run_id) > (%s, %s) ORDER BY w.thread_id, w.run_id LIMIT %s",
             (finished, *(after or ("", "")), limit),
         )
-        return [(t, r or None, s, bool(d)) for t, r, s, d in rows]
+        return [(t, r or None, s, bool(d), st) for t, r, s, d, st in rows]
 
     async def watch_count(self) -> int:
         row = await self._one(

@@ -98,18 +98,20 @@ class WatchTables(Tables):
 
     def watch_page(
         self, *, finished: bool, after: tuple[str, str] | None, limit: int
-    ) -> list[tuple[str, str | None, str, bool]]:
-        """(thread_id, run_id or None, source, done) ordered by (thread_id, run_id), after
-        the `after` key (a thread watch's run_id is ""); finished runs only if asked."""
+    ) -> list[tuple[str, str | None, str, bool, str | None]]:
+        """(thread_id, run_id or None, source, done, last recorded status) ordered by
+        (thread_id, run_id), after the `after` key (a thread watch's run_id is ""); finished
+        runs only if asked."""
         rows = self._db.execute(
-            "SELECT thread_id, run_id, source, done FROM ("
+            "SELECT w.thread_id, w.run_id, w.source, w.done, o.status FROM ("
             " SELECT thread_id, '' AS run_id, source, 0 AS done FROM thread_watches"
             " UNION ALL SELECT thread_id, run_id, source, done FROM run_watches"
-            " WHERE source != 'ignored' AND (done = 0 OR ?))"
-            " WHERE (thread_id, run_id) > (?, ?) ORDER BY thread_id, run_id LIMIT ?",
+            " WHERE source != 'ignored' AND (done = 0 OR ?)) w"
+            " LEFT JOIN objects o ON o.object_id = w.run_id AND w.run_id != ''"
+            " WHERE (w.thread_id, w.run_id) > (?, ?) ORDER BY w.thread_id, w.run_id LIMIT ?",
             (int(finished), *(after or ("", "")), limit),
         )
-        return [(t, r or None, s, bool(d)) for t, r, s, d in rows]
+        return [(t, r or None, s, bool(d), st) for t, r, s, d, st in rows]
 
     def watch_count(self) -> int:
         """How many watches `watch_page(finished=True)` lists, in all."""

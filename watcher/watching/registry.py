@@ -80,8 +80,9 @@ class Registry(WatchJobs):
         run_id), with what was last seen of each; and the key to ask the next page after."""
         rows = await self.store.watch_page(finished=finished, after=after, limit=limit)
         out: list[dict[str, object]] = []
-        for thread_id, run_id, source, done in rows:
+        for thread_id, run_id, source, done, recorded in rows:
             status, last_poll = self.table.seen(thread_id, run_id)
+            status = status or recorded  # a finished watch: its last recorded status
             out.append(
                 {
                     "thread_id": thread_id,
