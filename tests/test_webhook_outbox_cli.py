@@ -45,3 +45,19 @@ def test_purge_drops_dead_letters_before_a_time_then_all(tmp_path):
     store = Store(tmp_path / "s.db")
     assert [(it.seq, it.state) for it in store.outbox(SINK)] == [(live, "pending")]
     store.close()
+
+
+def test_the_outbox_of_a_state_file_not_there_is_empty_and_none_is_made(tmp_path):
+    """Asked, not created (as `status`): a wrong path must not leave a fresh state file."""
+    state = tmp_path / "nowhere" / "s.db"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[state]\npath = "{state}"\n')
+    listed = run_cli("outbox", "list", "--config", str(cfg))
+    assert listed.returncode == 0, listed.stderr
+    assert "no state file" in listed.stderr and str(state) in listed.stderr
+    as_json = run_cli("outbox", "list", "--json", "--config", str(cfg))
+    assert (as_json.returncode, as_json.stdout) == (0, "")
+    replay = run_cli("outbox", "replay", "evt_1", "--config", str(cfg))
+    assert replay.returncode == 4 and "evt_1" in replay.stderr
+    assert run_cli("outbox", "purge", "--config", str(cfg)).returncode == 0
+    assert not state.exists() and not state.parent.exists()

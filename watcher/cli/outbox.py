@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from watcher.config.settings import ConfigError, Settings
 from watcher.core.textsafe import visible
@@ -37,6 +38,8 @@ def run_outbox(args: argparse.Namespace, settings: Settings) -> int:
     """`outbox list | replay | purge` on the state file `settings` names."""
     if settings.state.url is not None:  # not the default file beside it, silently
         raise ConfigError("state.url: `outbox` reads a SQLite state file only (--state FILE)")
+    if str(settings.state.path) != ":memory:" and not Path(settings.state.path).exists():
+        return _no_state_file(args, settings.state.path)
     store = Store(settings.state.path)
     try:
         if args.outbox_command == "list":
@@ -74,3 +77,12 @@ def run_outbox(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     finally:
         store.close()
+
+
+def _no_state_file(args: argparse.Namespace, path: Path | str) -> int:
+    """Asked, not created (as `status`): no state file is an empty outbox."""
+    print(f"runstep-watcher: no state file at {path}: the outbox is empty", file=sys.stderr)
+    if args.outbox_command == "replay" and args.event_id is not None:
+        print(f"runstep-watcher: {args.event_id}: not in the outbox", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    return EXIT_OK
