@@ -281,3 +281,15 @@ async def test_poll_after_header():
         lambda r: httpx.Response(200, json={}, headers={"openai-poll-after-ms": "1500"})
     )
     assert (await client.get(("threads", "t"))).poll_after == 1.5
+
+
+async def test_a_user_agent_of_the_users_replaces_ours_whatever_its_case():
+    seen = []
+
+    def handler(request: httpx.Request):
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    client = make_client(handler, headers={"user-agent": "acme-gateway/1"})
+    await client.get(("responses", "resp_1"))
+    assert seen[0].headers.get_list("user-agent") == ["acme-gateway/1"]

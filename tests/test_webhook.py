@@ -214,3 +214,24 @@ async def test_redirects_are_failures_not_followed(tmp_path):
     await sink.deliver_once()
     assert hits == ["https://h.example.test/x"]
     assert "redirects are not followed" in (store.outbox(SINK)[0].last_error or "")
+
+
+async def test_a_user_agent_in_the_webhook_headers_replaces_ours(tmp_path):
+    seen = []
+
+    def handler(request: httpx.Request):
+        seen.append(request)
+        return httpx.Response(200)
+
+    clock = FakeClock(wall=time.time())
+    store = Store(tmp_path / "s.db")
+    record(store, clock, "run_1", ("s1", "completed"))
+    sink = WebhookSink(
+        settings("https://hooks.example.test/x", headers={"User-Agent": "acme-relay/2"}),
+        store,
+        clock,
+        transport=httpx.MockTransport(handler),
+    )
+    assert await sink.deliver_once() == 1
+    assert seen[0].headers.get_list("user-agent") == ["acme-relay/2"]
+    await sink.aclose()

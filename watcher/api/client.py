@@ -82,21 +82,20 @@ class ApiClient:
         self.on_abandoned = on_abandoned  # "too_large" | "timed_out": a response given up on
         self.successes = 0
         self._secret = api.api_key.get_secret_value() if api.api_key else None
-        headers = {
-            "User-Agent": f"runstep-watcher/{__version__}",
-            "Accept": "application/json",
-        }
+        headers = httpx.Headers(
+            {"User-Agent": f"runstep-watcher/{__version__}", "Accept": "application/json"}
+        )
         if api.organization:
             headers["OpenAI-Organization"] = api.organization
         if api.project:
             headers["OpenAI-Project"] = api.project
-        headers.update(api.headers)
+        headers.update(api.headers)  # the user's win, whatever their case
         if self._secret:
             if api.api_key_header.lower() == "authorization":
                 headers["Authorization"] = f"Bearer {self._secret}"
             else:
                 headers[api.api_key_header] = self._secret
-        self._headers = httpx.Headers(headers)
+        self._headers = headers
         #: the headers merged with each source's own (the user's [api] headers win), by source
         self._merged: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
         self._timeout = httpx.Timeout(api.timeout).as_dict()

@@ -50,14 +50,18 @@ class Poster:
 
     async def post(self, item: OutboxItem, body: str) -> PostResult:
         timestamp = int(self.clock.wall())
-        headers = {
-            **self.settings.headers,
-            "content-type": "application/json",
-            "user-agent": f"runstep-watcher/{__version__}",
-            "webhook-id": item.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._keys, item.event_id, timestamp, body),
-        }
+        # ours, then the user's (a User-Agent of theirs replaces ours, whatever its case),
+        # then what the signature rides on (no user header may name those: config checks)
+        headers = httpx.Headers({"user-agent": f"runstep-watcher/{__version__}"})
+        headers.update(self.settings.headers)
+        headers.update(
+            {
+                "content-type": "application/json",
+                "webhook-id": item.event_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(self._keys, item.event_id, timestamp, body),
+            }
+        )
         try:
             # `timeout` bounds the whole exchange (httpx's is per read: a receiver trickling
             # its reply would hold a delivery slot for ever); of the reply, only a glance
