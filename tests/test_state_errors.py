@@ -61,3 +61,22 @@ def test_unwritable_state_location_exits_73(tmp_path):
     assert result.returncode == 73
     assert "/proc/runstep-watcher.db" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_another_applications_database_exits_73_untouched(tmp_path):
+    """[state] path naming some other program's SQLite file by mistake: refused, not
+    given our tables beside its own."""
+    state = tmp_path / "app.db"
+    db = sqlite3.connect(state)
+    db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    db.execute("INSERT INTO customers (name) VALUES ('Ada')")
+    db.commit()
+    db.close()
+    before = state.read_bytes()
+    result = run_cli(
+        "run", "--config", config(tmp_path, state), OPENAI_BASE_URL="http://127.0.0.1:9/v1"
+    )
+    assert result.returncode == 73, result.stderr
+    assert "customers" in result.stderr and str(state) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert state.read_bytes() == before

@@ -133,6 +133,11 @@ def _has_meta(db: sqlite3.Connection) -> bool:
     return db.execute(sql).fetchone() is not None
 
 
+def _tables(db: sqlite3.Connection) -> list[str]:
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    return sorted(name for (name,) in db.execute(sql))
+
+
 def version(db: sqlite3.Connection) -> int:
     """The steps a file has had (0: an empty file; 1: written before `user_version`)."""
     found = int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -146,6 +151,11 @@ def check(db: sqlite3.Connection, path: str) -> None:
     if _has_meta(db):
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         lineage = int(row[0]) if row else 0
+    if version(db) == 0 and (foreign := _tables(db)):
+        raise StateError(
+            f"state file {path} holds another program's tables ({', '.join(foreign[:5])}),"
+            " not runstep-watcher's: it was left untouched; name a new file in [state] path"
+        )
     if found > LATEST or lineage > COMPAT:
         raise StateError(
             f"state file {path} was written by a newer version (schema {lineage}, "
