@@ -54,6 +54,8 @@ class ObjectType:
     path: tuple[str, ...]  # GET's segments; "{}" where the path's ids go, in order
     listing: tuple[str, ...] | None = None  # the list to discover from, newest first
     discover: str | None = None  # the `discover = "…"` value of a watch of that list
+    #: other `object` names a server may give it (events are named as the server names it)
+    also_named: frozenset[str] = frozenset()
 
 
 def _kind(object: str, statuses: tuple[str, ...], terminal: set[str], success: str) -> Kind:
@@ -116,6 +118,8 @@ FILE_BATCH = ObjectType(
     ),
     id_prefix="vsfb_",
     path=("vector_stores", "{}", "file_batches", "{}"),
+    # the spec's enum says `files_batch`; its description and its GET's example, `file_batch`
+    also_named=frozenset({"vector_store.file_batch"}),
 )
 TYPES = {t.name: t for t in (RESPONSE, BATCH, FINE_TUNING_JOB, FILE_BATCH)}
 #: `discover = "…"` values and the object type each lists.

@@ -38,18 +38,20 @@ class ObjectSource:
         self.name = object_type.name
         self.root = object_type.kind.object
         self.kinds: Mapping[str, Kind] = {self.root: object_type.kind}
+        self.names = {self.root, *object_type.also_named}
 
     def parse(self, raw: Any, scope: str) -> Observed | None:
         """An `Observed` if `raw` is a well-formed object of this type, else None."""
         if not isinstance(raw, dict):
             return None
-        object_id, status = raw.get("id"), raw.get("status")
-        if raw.get("object") != self.root or not is_valid_id(object_id):
+        object_id, status, name = raw.get("id"), raw.get("status"), raw.get("object")
+        if name not in self.names or not is_valid_id(object_id):
             return None
         if not isinstance(status, str) or not status or len(status) > 64:
             return None
-        assert isinstance(object_id, str)
-        return Observed(object_id, self.root, status, scope, object_id, raw)
+        assert isinstance(object_id, str) and isinstance(name, str)
+        # the kind as the server names it: an event's type is `data.object + "." + status`
+        return Observed(object_id, name, status, scope, object_id, raw)
 
     async def observe(
         self,

@@ -1,0 +1,60 @@
+"""The watcher against a fake of the API written from OpenAI's spec (`tests/spec_api.py`),
+not from our simulator: what a server that follows the spec, or reads it differently, gets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli import run_cli
+from tests.hostile_api import HostileApi
+from tests.openapi_schema import errors, long_running_errors
+from tests.spec_api import SpecApi, file_batch, run, step
+from tests.test_hostile_paging import settings, until
+
+pytestmark = pytest.mark.anyio
+
+FB_PATH = "/v1/vector_stores/vs_1/file_batches/vsfb_1"
+
+
+def test_the_fakes_objects_are_the_specs():
+    assert errors(run("run_1", "requires_action"), "RunObject") == []
+    assert errors(step("step_1", "expired"), "RunStepObject") == []
+    body = file_batch("vsfb_1", "completed", "vs_1", "vector_store.files_batch")
+    assert long_running_errors(body, "VectorStoreFileBatchObject") == []
+
+
+def _file_batch_answers(object: str):
+    statuses = ["in_progress", "completed"]
+    return lambda n: file_batch("vsfb_1", statuses[min(n, 1)], "vs_1", object)
+
+
+# The spec's schema says `vector_store.files_batch` (its enum, and OpenAI's SDKs); the same
+# schema's description and the GET's example say `vector_store.file_batch`. A server written
+# from either is followed, and its events are named `data.object + "." + data.status`.
+@pytest.mark.parametrize("object", ["vector_store.files_batch", "vector_store.file_batch"])
+async def test_a_file_batch_under_either_name_the_spec_gives_it(tmp_path, object):
+    api = SpecApi({FB_PATH: _file_batch_answers(object)})
+    cfg = settings(tmp_path, {"vector_store_id": "vs_1", "file_batch_id": "vsfb_1"})
+    events, _ = await until(api, lambda: False, cfg, exit_when_done=True)
+    assert [(e["type"], e["previous_status"]) for e in events] == [
+        (f"{object}.in_progress", None),
+        (f"{object}.completed", "in_progress"),
+    ]
+
+
+def test_watch_follows_a_file_batch_named_as_the_specs_example_to_exit_0():
+    """Before: every poll "the response is not a vector_store.files_batch", then exit 124."""
+    api = HostileApi(lambda path, n: _file_batch_answers("vector_store.file_batch")(n))
+    try:
+        done = run_cli(
+            "watch", "vs_1", "vsfb_1", "--exit-status", "--timeout", "30s", "--json",
+            OPENAI_BASE_URL=api.base_url, OPENAI_API_KEY="sk-test", timeout=60,
+        )  # fmt: skip
+    finally:
+        api.close()
+    assert done.returncode == 0, done.stderr[-800:]
+    types = [json.loads(line)["type"] for line in done.stdout.splitlines()]
+    assert types == ["vector_store.file_batch.in_progress", "vector_store.file_batch.completed"]
+
