@@ -58,3 +58,40 @@ def test_watch_follows_a_file_batch_named_as_the_specs_example_to_exit_0():
     types = [json.loads(line)["type"] for line in done.stdout.splitlines()]
     assert types == ["vector_store.file_batch.in_progress", "vector_store.file_batch.completed"]
 
+
+RUN_PATH = "/v1/threads/thread_1/runs/run_1"
+
+
+def _steps_after(after: str | None, polls: int, mode: str):
+    """step_1 done, step_2 running, then done: listed from `after` as `mode` reads it."""
+    items = [
+        step("step_1", "completed"),
+        step("step_2", "completed" if polls > 2 else "in_progress"),
+    ]
+    ids = [s["id"] for s in items]
+    if after in ids and mode == "inclusive":  # from the cursor, itself included
+        items = items[ids.index(after) :]
+    elif after in ids and mode == "exclusive":  # as the spec says
+        items = items[ids.index(after) + 1 :]
+    return items, False  # mode "ignores": the whole list whatever `after` says
+
+
+# Some servers that implement the Assistants API read `after` as "from", or ignore it; the
+# cursor kept after the finished steps must not report a finished step a second time.
+@pytest.mark.parametrize("mode", ["exclusive", "inclusive", "ignores"])
+async def test_a_steps_list_that_repeats_the_cursor_reports_nothing_twice(tmp_path, mode):
+    statuses = ["in_progress", "in_progress", "in_progress", "completed"]
+    api = SpecApi(
+        {RUN_PATH: lambda n: run("run_1", statuses[min(n, 3)])},
+        steps=lambda after: _steps_after(after, api.gets[RUN_PATH], mode),
+    )
+    cfg = settings(tmp_path, {"thread_id": "thread_1", "run_id": "run_1"})
+    events, _ = await until(api, lambda: False, cfg, exit_when_done=True)
+    seen = [(e["data"]["id"], e["type"], e["previous_status"]) for e in events]
+    assert seen == [
+        ("run_1", "thread.run.in_progress", None),
+        ("step_1", "thread.run.step.completed", None),
+        ("step_2", "thread.run.step.in_progress", None),
+        ("step_2", "thread.run.step.completed", "in_progress"),
+        ("run_1", "thread.run.completed", "in_progress"),
+    ]
