@@ -4,12 +4,14 @@ shell tool does on SIGPIPE (141), at once and without a traceback."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 
 from tests.cli import env
 from tests.hostile_api import HostileApi
+from tests.proc import Daemon
 
 
 def _response(status: str) -> dict[str, str | int]:
@@ -43,3 +45,39 @@ def test_watch_whose_reader_left_exits_141_quietly():
     assert '"type":"response.queued"' in first
     assert proc.returncode == 141, stderr[-800:]
     assert "Traceback" not in stderr and "bug" not in stderr, stderr[-800:]
+
+
+def test_the_daemon_whose_reader_left_exits_141_and_the_next_start_writes_it(tmp_path):
+    """Nothing recorded is lost: the event the closed pipe did not take goes out next time."""
+    api = HostileApi(lambda path, n: _response("completed" if n > 1 else "queued"))
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[api]\nbase_url = "{api.base_url}"\n[poll]\ninterval = 0.2\n'
+        f'[state]\npath = "{tmp_path / "s.db"}"\n[[watch]]\nresponse_id = "resp_pipe"\n'
+    )
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        first = subprocess.run(
+            [sys.executable, "-m", "watcher", "run", "--config", str(config)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=30,
+            env=env(OPENAI_API_KEY="sk-pipe-0000"),
+        )
+        os.close(write)
+        assert first.returncode == 141 and "Traceback" not in first.stderr, first.stderr[-800:]
+        again = Daemon("run", "--config", str(config), OPENAI_API_KEY="sk-pipe-0000")
+        try:
+            again.wait_for(lambda: len(again.events) >= 2, 20, "the events")
+            assert again.stop(signal.SIGTERM) == 0
+        finally:
+            again.kill()
+    finally:
+        api.close()
+    assert [(e["type"], e["previous_status"]) for e in again.events] == [
+        ("response.queued", None),
+        ("response.completed", "queued"),
+    ]
