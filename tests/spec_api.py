@@ -124,3 +124,62 @@ class SpecApi:
 
         self.app = Starlette()
         self.app.add_route("/{path:path}", handle)
+
+
+def response(rid: str, status: str | None) -> dict[str, Any]:
+    """A `Response` in background mode (its `status` may be null, as the spec allows)."""
+    nulls = "error incomplete_details instructions temperature top_p usage completed_at"
+    return {
+        "id": rid,
+        "object": "response",
+        "created_at": 1_700_000_000.5,
+        "status": status,
+        "background": True,
+        **dict.fromkeys(nulls.split()),
+        "model": "gpt-4o",
+        "tools": [],
+        "output": [],
+        "parallel_tool_calls": True,
+        "metadata": {},
+        "tool_choice": "auto",
+        **EXTRA,
+    }
+
+
+def batch(bid: str, status: str, created_at: int = 1_700_000_000) -> dict[str, Any]:
+    """A `Batch`, its optional timestamps null."""
+    nulls = "errors output_file_id error_file_id in_progress_at expires_at finalizing_at"
+    nulls += " completed_at failed_at expired_at cancelling_at cancelled_at metadata"
+    counts = {"total": 10, "completed": 4, "failed": 1}
+    return {
+        "id": bid,
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": "file-1",
+        "completion_window": "24h",
+        "status": status,
+        "created_at": created_at,
+        **dict.fromkeys(nulls.split()),
+        "request_counts": counts,
+        **EXTRA,
+    }
+
+
+def fine_tuning_job(jid: str, status: str) -> dict[str, Any]:
+    """A `FineTuningJob`, its nullable fields null."""
+    nulls = "error finished_at fine_tuned_model trained_tokens validation_file"
+    nulls += " estimated_finish integrations metadata"
+    return {
+        "id": jid,
+        "object": "fine_tuning.job",
+        "created_at": 1_700_000_000,
+        "status": status,
+        **dict.fromkeys(nulls.split()),
+        "hyperparameters": {"n_epochs": "auto", "batch_size": "auto"},
+        "model": "gpt-4o-mini",
+        "organization_id": "org-1",
+        "result_files": [],
+        "training_file": "file-1",
+        "seed": 7,
+        **EXTRA,
+    }

@@ -3,15 +3,19 @@ not from our simulator: what a server that follows the spec, or reads it differe
 
 from __future__ import annotations
 
+import io
 import json
 
+import anyio
+import httpx
 import pytest
 
 from tests.cli import run_cli
 from tests.hostile_api import HostileApi
 from tests.openapi_schema import errors, long_running_errors
-from tests.spec_api import SpecApi, file_batch, run, step
+from tests.spec_api import SpecApi, batch, file_batch, fine_tuning_job, response, run, step
 from tests.test_hostile_paging import settings, until
+from watcher.service.daemon import serve
 
 pytestmark = pytest.mark.anyio
 
@@ -23,6 +27,98 @@ def test_the_fakes_objects_are_the_specs():
     assert errors(step("step_1", "expired"), "RunStepObject") == []
     body = file_batch("vsfb_1", "completed", "vs_1", "vector_store.files_batch")
     assert long_running_errors(body, "VectorStoreFileBatchObject") == []
+    assert long_running_errors(response("resp_1", None), "Response") == []
+    assert long_running_errors(batch("batch_1", "finalizing"), "Batch") == []
+    assert long_running_errors(fine_tuning_job("ftjob-1", "queued"), "FineTuningJob") == []
+
+
+async def follow(tmp_path, api: SpecApi, watch: dict[str, str]):
+    """`watch`'s way: the daemon in-process until its watch ends; its events and outcome."""
+    out = io.StringIO()
+    with anyio.fail_after(30):
+        watcher = await serve(
+            settings(tmp_path, watch), transport=httpx.ASGITransport(app=api.app),
+            stdout=out, handle_signals=False, exit_when_done=True,
+        )  # fmt: skip
+    [outcome] = watcher.outcomes.values()
+    return [json.loads(line) for line in out.getvalue().splitlines()], outcome.exit_code
+
+
+# every status the spec lists for each kind, in an order it may take them; the last ends it
+SINGLES = [
+    ("resp_1", response, "/v1/responses/resp_1", ["queued", "in_progress", "completed"], 0),
+    ("resp_1", response, "/v1/responses/resp_1", [None, "in_progress", "incomplete"], 1),
+    ("resp_1", response, "/v1/responses/resp_1", ["in_progress", "failed"], 1),
+    ("resp_1", response, "/v1/responses/resp_1", ["queued", "cancelled"], 1),
+    (
+        "batch_1",
+        batch,
+        "/v1/batches/batch_1",
+        ["validating", "in_progress", "finalizing", "completed"],
+        0,
+    ),
+    ("batch_1", batch, "/v1/batches/batch_1", ["in_progress", "cancelling", "cancelled"], 1),
+    ("batch_1", batch, "/v1/batches/batch_1", ["validating", "failed"], 1),
+    ("batch_1", batch, "/v1/batches/batch_1", ["in_progress", "expired"], 1),
+    (
+        "ftjob-1",
+        fine_tuning_job,
+        "/v1/fine_tuning/jobs/ftjob-1",
+        ["validating_files", "queued", "running", "succeeded"],
+        0,
+    ),
+    ("ftjob-1", fine_tuning_job, "/v1/fine_tuning/jobs/ftjob-1", ["queued", "failed"], 1),
+    ("ftjob-1", fine_tuning_job, "/v1/fine_tuning/jobs/ftjob-1", ["running", "cancelled"], 1),
+]
+KEYS = {"resp_1": "response_id", "batch_1": "batch_id", "ftjob-1": "fine_tuning_job_id"}
+
+
+@pytest.mark.parametrize(("oid", "make", "path", "statuses", "code"), SINGLES)
+async def test_each_kind_through_the_specs_statuses(tmp_path, oid, make, path, statuses, code):
+    api = SpecApi({path: lambda n: make(oid, statuses[min(n, len(statuses) - 1)])})
+    events, exit_code = await follow(tmp_path, api, {KEYS[oid]: oid})
+    name = make(oid, "x")["object"]
+    reported = [s for s in statuses if s is not None]  # a null status is no status yet
+    assert [e["type"] for e in events] == [f"{name}.{s}" for s in reported]
+    assert [e["previous_status"] for e in events] == [None, *reported[:-1]]
+    assert events[-1]["data"] == make(oid, reported[-1])  # as the API gave it, unknown fields too
+    assert exit_code == code
+
+
+async def test_a_run_through_the_specs_statuses_and_its_steps(tmp_path):
+    runs = ["queued", "requires_action", "in_progress", "cancelling", "cancelled"]
+    steps = [
+        [],
+        [step("step_1", "in_progress")],
+        [step("step_1", "completed"), step("step_2", "in_progress"), step("step_3", "in_progress")],
+        [step("step_1", "completed"), step("step_2", "in_progress"), step("step_3", "in_progress")],
+        [step("step_1", "completed"), step("step_2", "cancelled"), step("step_3", "expired")],
+    ]
+    api = SpecApi(
+        {RUN_PATH: lambda n: run("run_1", runs[min(n, 4)])},
+        steps=lambda after: _listed(steps[min(api.gets[RUN_PATH], 5) - 1], after),
+    )
+    events, exit_code = await follow(tmp_path, api, {"thread_id": "thread_1", "run_id": "run_1"})
+    assert [(e["data"]["id"], e["type"]) for e in events] == [
+        ("run_1", "thread.run.queued"),
+        ("run_1", "thread.run.requires_action"),
+        ("step_1", "thread.run.step.in_progress"),
+        ("run_1", "thread.run.in_progress"),
+        ("step_1", "thread.run.step.completed"),
+        ("step_2", "thread.run.step.in_progress"),
+        ("step_3", "thread.run.step.in_progress"),
+        ("run_1", "thread.run.cancelling"),
+        ("step_2", "thread.run.step.cancelled"),
+        ("step_3", "thread.run.step.expired"),
+        ("run_1", "thread.run.cancelled"),  # a run's end after its steps'
+    ]
+    assert exit_code == 1
+
+
+def _listed(items, after):
+    """As the spec has it: the items after `after`, one page (`has_more` false)."""
+    ids = [s["id"] for s in items]
+    return (items[ids.index(after) + 1 :] if after in ids else items), False
 
 
 def _file_batch_answers(object: str):
