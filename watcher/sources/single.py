@@ -37,8 +37,8 @@ class ObjectSource:
         self.type = object_type
         self.name = object_type.name
         self.root = object_type.kind.object
-        self.kinds: Mapping[str, Kind] = {self.root: object_type.kind}
         self.names = {self.root, *object_type.also_named}
+        self.kinds: Mapping[str, Kind] = dict.fromkeys(self.names, object_type.kind)
 
     def parse(self, raw: Any, scope: str) -> Observed | None:
         """An `Observed` if `raw` is a well-formed object of this type, else None."""
