@@ -9,6 +9,7 @@ import json
 import anyio
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from tests.cli import run_cli
 from tests.hostile_api import HostileApi
@@ -191,3 +192,15 @@ async def test_a_steps_list_that_repeats_the_cursor_reports_nothing_twice(tmp_pa
         ("step_2", "thread.run.step.completed", "in_progress"),
         ("run_1", "thread.run.completed", "in_progress"),
     ]
+
+
+async def test_a_response_whose_status_is_still_null_is_no_failure(tmp_path):
+    """The spec lets `status` be null; before, each such poll warned "the response is not a
+    response" and counted as a failed poll."""
+    statuses = [None, None, "in_progress", "completed"]
+    api = SpecApi({"/v1/responses/resp_1": lambda n: response("resp_1", statuses[min(n, 3)])})
+    with capture_logs() as logs:
+        events, exit_code = await follow(tmp_path, api, {"response_id": "resp_1"})
+    assert [e["type"] for e in events] == ["response.in_progress", "response.completed"]
+    assert exit_code == 0
+    assert [e for e in logs if e["log_level"] in ("warning", "error")] == []

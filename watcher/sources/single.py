@@ -68,7 +68,12 @@ class ObjectSource:
         ids = iter(path)
         segments = [next(ids) if s == "{}" else s for s in self.type.path]
         response = await client.get(segments, headers=self.headers)
-        obj = self.parse(response.body, path[0] if len(path) > 1 else "")
+        body = response.body
+        obj = self.parse(body, path[0] if len(path) > 1 else "")
+        if obj is None and _no_status_yet(body, self.names, path[-1]):
+            # the spec lets a response's `status` be null: nothing to report yet
+            status = previous_status or ""
+            return Observation([], status, None, False, response.poll_after)
         if obj is None or obj.object_id != path[-1]:
             raise BadResponseError(f"{self.name} {path[-1]}: the response is not a {self.root}")
         return Observation(
@@ -114,6 +119,16 @@ class ObjectSource:
             resume=resume,
             max_pages=max_pages,
         )
+
+
+def _no_status_yet(raw: Any, names: set[str], object_id: str) -> bool:
+    """The object asked for, of this type, whose `status` is null or absent."""
+    return (
+        isinstance(raw, dict)
+        and raw.get("object") in names
+        and raw.get("id") == object_id
+        and raw.get("status") is None
+    )
 
 
 SOURCES = {name: ObjectSource(t) for name, t in TYPES.items()}
