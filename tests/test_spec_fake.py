@@ -204,3 +204,21 @@ async def test_a_response_whose_status_is_still_null_is_no_failure(tmp_path):
     assert [e["type"] for e in events] == ["response.in_progress", "response.completed"]
     assert exit_code == 0
     assert [e for e in logs if e["log_level"] in ("warning", "error")] == []
+
+
+async def test_small_pages_and_an_empty_last_page_with_has_more(tmp_path):
+    """A server that caps `limit` at 2 and says `has_more` on its last full page: every step
+    once, in order, and the watch ends."""
+    done = [step(f"step_{i}", "completed") for i in range(5)]
+
+    def listed(after: str | None):
+        ids = [s["id"] for s in done]
+        rest = done[ids.index(after) + 1 :] if after in ids else done
+        return rest[:2], bool(rest)  # `has_more` true with the last items: an empty page after
+
+    api = SpecApi({RUN_PATH: lambda n: run("run_1", "completed")}, steps=listed)
+    events, exit_code = await follow(tmp_path, api, {"thread_id": "thread_1", "run_id": "run_1"})
+    assert [e["data"]["id"] for e in events] == [*(s["id"] for s in done), "run_1"]
+    assert exit_code == 0
+    afters = [after for path, after in api.requests if path.endswith("/steps")]
+    assert afters[:4] == [None, "step_1", "step_3", "step_4"]
