@@ -52,12 +52,18 @@ def banner(scenario: Scenario, url: str, *, api_key: str | None, loop: bool) -> 
             "_3, …): a `run` whose [[watch]] names a thread (no run_id) sees each"
         )
     example = next((t for t in threads if t.runs), None)
+    # a run, else the first object of another kind (`watch` knows each by its id's prefix)
+    candidates = [[o.id] for o in lr.responses] + [[o.id] for o in lr.batches]
+    candidates += [[o.id] for o in lr.fine_tuning_jobs]
+    candidates += [[o.vector_store_id, o.id] for o in lr.file_batches]
     if example is not None:
+        candidates.insert(0, [example.id, example.runs[0].id])
+    if candidates:
         env = f"OPENAI_BASE_URL={quote(url)}"
         if api_key:
             env += f" OPENAI_API_KEY={quote(api_key)}"
         lines.append("Try, in another shell:")
-        lines.append(f"  {env} runstep-watcher watch {example.id} {example.runs[0].id}")
+        lines.append(f"  {env} runstep-watcher watch {' '.join(map(quote, candidates[0]))}")
     return "\n".join(lines)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from collections.abc import Sequence
-from typing import Protocol, TextIO
+from typing import NoReturn, Protocol, TextIO
 
 __all__ = ["JsonLinesSink", "LineSink"]
 
@@ -26,5 +29,19 @@ class JsonLinesSink:
         self.stream = stream
 
     def write(self, bodies: Sequence[str]) -> None:
-        self.stream.write("".join(body + "\n" for body in bodies))
-        self.stream.flush()
+        try:
+            self.stream.write("".join(body + "\n" for body in bodies))
+            self.stream.flush()
+        except BrokenPipeError:
+            reader_left()
+
+
+def reader_left() -> NoReturn:
+    """`… | head -1`: stdout's reader has gone. End as SIGPIPE would end a shell tool (the
+    shell sees 141), at once and quietly, rather than retry every poll. What was recorded
+    and not written stays pending in the state and goes out at the next start, as after any
+    crash (`watch` keeps nothing: its reader is gone)."""
+    try:
+        sys.stderr.flush()
+    finally:
+        os._exit(128 + signal.SIGPIPE)

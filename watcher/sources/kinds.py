@@ -68,6 +68,8 @@ class ObjectType:
     listing: tuple[str, ...] | None = None  # the list to discover from, newest first
     discover: str | None = None  # the `discover = "…"` value of a watch of that list
     parent: Parent | None = None  # the object it lives under, if it has one
+    #: other `object` names a server may give it (events are named as the server names it)
+    also_named: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -136,6 +138,8 @@ FILE_BATCH = ObjectType(
     id_prefix="vsfb_",
     path=("vector_stores", "{}", "file_batches", "{}"),
     parent=Parent("vector store", key="vector_store_id", flag="--vector-store", metavar="VS_ID"),
+    # the spec's enum says `files_batch`; its description and its GET's example, `file_batch`
+    also_named=frozenset({"vector_store.file_batch"}),
 )
 TYPES = {t.name: t for t in (RESPONSE, BATCH, FINE_TUNING_JOB, FILE_BATCH)}
 #: `discover = "…"` values and the object type each lists.

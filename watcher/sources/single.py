@@ -39,19 +39,21 @@ class ObjectSource:
         self.type = object_type
         self.name = object_type.name
         self.root = object_type.kind.object
-        self.kinds: Mapping[str, Kind] = {self.root: object_type.kind}
+        self.names = {self.root, *object_type.also_named}
+        self.kinds: Mapping[str, Kind] = dict.fromkeys(self.names, object_type.kind)
 
     def parse(self, raw: Any, scope: str) -> Observed | None:
         """An `Observed` if `raw` is a well-formed object of this type, else None."""
         if not isinstance(raw, dict):
             return None
-        object_id, status = raw.get("id"), raw.get("status")
-        if raw.get("object") != self.root or not is_valid_id(object_id):
+        object_id, status, name = raw.get("id"), raw.get("status"), raw.get("object")
+        if name not in self.names or not is_valid_id(object_id):
             return None
         if not isinstance(status, str) or not status or len(status) > 64:
             return None
-        assert isinstance(object_id, str)
-        return Observed(object_id, self.root, status, scope, object_id, raw)
+        assert isinstance(object_id, str) and isinstance(name, str)
+        # the kind as the server names it: an event's type is `data.object + "." + status`
+        return Observed(object_id, name, status, scope, object_id, raw)
 
     async def observe(
         self,
@@ -68,7 +70,12 @@ class ObjectSource:
         ids = iter(path)
         segments = [next(ids) if s == "{}" else s for s in self.type.path]
         response = await client.get(segments, headers=self.headers)
-        obj = self.parse(response.body, path[0] if len(path) > 1 else "")
+        body = response.body
+        obj = self.parse(body, path[0] if len(path) > 1 else "")
+        if obj is None and _no_status_yet(body, self.names, path[-1]):
+            # the spec lets a response's `status` be null: nothing to report yet
+            status = previous_status or ""
+            return Observation([], status, None, False, response.poll_after)
         if obj is None or obj.object_id != path[-1]:
             raise BadResponseError(f"{self.name} {path[-1]}: the response is not a {self.root}")
         return Observation(
@@ -114,6 +121,16 @@ class ObjectSource:
             resume=resume,
             max_pages=max_pages,
         )
+
+
+def _no_status_yet(raw: Any, names: set[str], object_id: str) -> bool:
+    """The object asked for, of this type, whose `status` is null or absent."""
+    return (
+        isinstance(raw, dict)
+        and raw.get("object") in names
+        and raw.get("id") == object_id
+        and raw.get("status") is None
+    )
 
 
 SOURCES = {name: ObjectSource(t) for name, t in TYPES.items()}

@@ -33,7 +33,9 @@ _NAMES = {
     "batch": "batch",
     "fine_tuning.job": "fine-tuning job",
     "vector_store.files_batch": "file batch",
+    "vector_store.file_batch": "file batch",  # as the spec's example names it
 }
+_FILE_BATCH = ("vector_store.files_batch", "vector_store.file_batch")
 BAR = 20
 
 
@@ -57,7 +59,7 @@ def _detail(data: Mapping[str, Any], now: float) -> Text:
         return progress(
             _int(counts.get("completed")), _int(counts.get("failed")), _int(counts.get("total"))
         )
-    if kind == "vector_store.files_batch" and isinstance(counts := data.get("file_counts"), dict):
+    if kind in _FILE_BATCH and isinstance(counts := data.get("file_counts"), dict):
         done = _int(counts.get("completed")) + _int(counts.get("cancelled"))
         return progress(done, _int(counts.get("failed")), _int(counts.get("total")))
     if kind == "fine_tuning.job":

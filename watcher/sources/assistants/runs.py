@@ -91,6 +91,11 @@ async def observe_run(
                     prefix_open = all_terminal = False
     if malformed:
         log.warning("malformed run steps skipped", run_id=run_id, count=malformed)
+    after = resume or cursor
+    if after is not None and (ids := [s.object_id for s in steps]) and after in ids:
+        # a server that reads `after` as "from" (or ignores it) lists again what is behind
+        # the cursor: finished steps, already reported and forgotten, not to report again
+        steps = steps[ids.index(after) + 1 :]
     whole = budget.problem is None and resume is None  # the list seen from cursor to end
     all_terminal = all_terminal and whole
     run_done = is_terminal(RUN, run.status)
