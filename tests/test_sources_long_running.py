@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.fakes import FakeClock
 from tests.inproc import Lines, sim_client
 from watcher.api.client import ApiClient
-from watcher.config.settings import Settings
+from watcher.api.ratelimit import RateGate
+from watcher.config.settings import ApiSettings, RetrySettings, Settings
 from watcher.core.errors import NotFoundError
 from watcher.simulator.app import ManualClock, create_app
 from watcher.simulator.scenario import parse_scenario
@@ -201,4 +203,37 @@ async def test_a_status_after_a_terminal_one_is_reported(tmp_path):
     outcome = watcher.outcomes[("response:", "resp_flip")]
     assert (outcome.status, outcome.exit_code) == ("completed", 0)
     store.close()
+    await client.aclose()
+
+
+async def test_a_batch_still_running_hours_after_it_began_is_found_on_a_later_page():
+    """Batches run for up to a day: the first listing looks back that far, past a page
+    whose oldest batch is more than an hour old, for one still in progress."""
+    start = 1_780_000_000
+    done = [
+        {"id": f"batch_{i:03}", "object": "batch", "status": "completed",
+         "created_at": start - 60 * i}
+        for i in range(1, 101)
+    ]  # fmt: skip
+    busy = {"id": "batch_busy", "object": "batch", "status": "in_progress",
+            "created_at": start - 5 * 3600}  # fmt: skip
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        after = request.url.params.get("after")
+        items = done if after is None else [busy] if after == "batch_100" else []
+        last = items[-1]["id"] if items else None
+        page = {"object": "list", "data": items, "has_more": after is None, "last_id": last}
+        return httpx.Response(200, json=page)
+
+    client = ApiClient(
+        ApiSettings(base_url="https://api.example.test/v1", api_key="sk-test-0000"),
+        RetrySettings(attempts=1),
+        clock=FakeClock(),
+        gate=RateGate(FakeClock(), rate=1e6),
+        transport=httpx.MockTransport(handler),
+    )
+    found = await SOURCES["batch"].discover(
+        client, None, seen=set(), first=True, started_at=float(start), resume=None, max_pages=10
+    )
+    assert found.new == ["batch_busy"] and len(found.ignored) == 100
     await client.aclose()

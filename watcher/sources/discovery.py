@@ -19,7 +19,8 @@ from watcher.sources.base import MAX_PAGES, Discovery
 
 __all__ = ["LOOKBACK_SECONDS", "Listing", "discover"]
 
-#: A discovery watch's first listing looks back this far for objects still active.
+#: A discovery watch's first listing looks back this far for objects still active (a
+#: listing may say farther: a batch runs for up to a day).
 LOOKBACK_SECONDS = 3600
 
 
@@ -34,6 +35,7 @@ class Listing:
     parse: Callable[[Any], Observed | None]  # None: malformed (skipped, `on_malformed`)
     is_terminal: Callable[[str], bool]
     on_malformed: Callable[[], None]
+    lookback: float = LOOKBACK_SECONDS  # the first listing's, for objects still active
 
 
 async def discover(
@@ -108,7 +110,7 @@ async def _list(
                 if (
                     first
                     and isinstance(created, int | float)
-                    and created < started_at - LOOKBACK_SECONDS
+                    and created < started_at - listing.lookback
                 ):
                     stop = True
             if stop:

@@ -67,6 +67,8 @@ class ObjectType:
     path: tuple[str, ...]  # GET's segments; "{}" where the path's ids go, in order
     listing: tuple[str, ...] | None = None  # the list to discover from, newest first
     discover: str | None = None  # the `discover = "…"` value of a watch of that list
+    #: how far back a discovery watch's first listing looks for one still active (seconds)
+    lookback: float = 3600.0
     parent: Parent | None = None  # the object it lives under, if it has one
     #: other `object` names a server may give it (events are named as the server names it)
     also_named: frozenset[str] = frozenset()
@@ -113,6 +115,7 @@ BATCH = ObjectType(
     path=("batches", "{}"),
     listing=("batches",),
     discover="batches",
+    lookback=2 * 86400.0,  # a 24 h completion window, then finalizing
 )
 FINE_TUNING_JOB = ObjectType(
     name="fine_tuning_job",
@@ -126,6 +129,7 @@ FINE_TUNING_JOB = ObjectType(
     path=("fine_tuning", "jobs", "{}"),
     listing=("fine_tuning", "jobs"),
     discover="fine_tuning.jobs",
+    lookback=7 * 86400.0,  # queued behind others, then hours or days of training
 )
 FILE_BATCH = ObjectType(
     name="file_batch",

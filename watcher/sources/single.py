@@ -111,6 +111,7 @@ class ObjectSource:
             parse=lambda raw: self.parse(raw, ""),
             is_terminal=self.type.kind.is_terminal,
             on_malformed=lambda: log.warning(f"malformed {self.name} skipped"),
+            lookback=self.type.lookback,
         )
         return await discover(
             client,
