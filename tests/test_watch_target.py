@@ -21,7 +21,7 @@ ENTRIES = [
     ((["thread_1", "resp_1"], None, None), {"thread_id": "thread_1", "run_id": "resp_1"}),
 ]
 
-GIVE = "watch: give THREAD_ID RUN_ID, or one ID (resp_…, batch_…, ftjob-…)"
+GIVE = "watch: give THREAD_ID RUN_ID, one ID (resp_…, batch_…, ftjob-…), or VS_ID VSFB_ID"
 ERRORS = [
     (([], None, None), GIVE),
     ((["a", "b", "c"], None, None), GIVE),

@@ -23,6 +23,19 @@ KINDS = tuple(TYPES)  # --kind's choices: response, batch, fine_tuning_job, file
 UNDER = {t.parent.flag: t for t in TYPES.values() if t.parent is not None}
 
 
+#: "one ID (resp_…, batch_…, ftjob-…), or VS_ID VSFB_ID": what `watch` takes, from the rows
+_GIVE = (
+    "one ID ("
+    + ", ".join(f"{t.id_prefix}…" for t in TYPES.values() if t.parent is None)
+    + ")"
+    + "".join(
+        f", or {t.parent.metavar} {t.id_prefix.rstrip('_-').upper()}_ID"
+        for t in TYPES.values()
+        if t.parent is not None
+    )
+)
+
+
 class TargetError(ValueError):
     """The ids do not name one watch (a usage error)."""
 
@@ -33,7 +46,7 @@ def watch_entry(
     """The `[[watch]]` entry (keys as the config's) that `watch IDS…` follows; `parent` is
     the id given with a parent's flag (`--vector-store`)."""
     if not 1 <= len(ids) <= 2:
-        raise TargetError("watch: give THREAD_ID RUN_ID, or one ID (resp_…, batch_…, ftjob-…)")
+        raise TargetError(f"watch: give THREAD_ID RUN_ID, {_GIVE}")
     if len(ids) == 2:
         scope, object_id = ids
         under = TYPES[kind] if kind is not None else type_of_id(object_id)
