@@ -133,3 +133,38 @@ async def test_a_failed_write_comes_out_as_the_stores_own_error(tmp_path):
         await store.set_meta("k", "v")
     assert not isinstance(caught.value, sqlite3.Error)
     store.sync.close()
+
+
+def test_step_4_leaves_the_outbox_to_the_webhook_and_stdout_still_replays(tmp_path):
+    """A file at version 3 kept heads and counts for stdout too; after step 4 only the
+    webhook has them, and what either sink has not taken is still there for it."""
+    state = tmp_path / "s.db"
+    db = sqlite3.connect(state, isolation_level=None)
+    for step in STEPS[:3]:
+        step.apply(db, 0.0)
+    db.execute("PRAGMA user_version = 3")
+    for seq, run in ((1, "run_1"), (2, "run_1"), (3, "run_2")):
+        db.execute(
+            "INSERT INTO events VALUES (?, ?, 'thread_1', ?, 't', '{}', 0)",
+            (seq, f"evt_{seq}", run),
+        )
+        db.executemany(
+            "INSERT INTO deliveries (seq, sink) VALUES (?, ?)", [(seq, "stdout"), (seq, "webhook")]
+        )
+    db.close()
+    assert query(state, "SELECT COUNT(*) FROM outbox_heads WHERE sink = 'stdout'") == [(2,)]
+
+    store = Store(state)
+    assert query(state, "SELECT sink, seq FROM outbox_heads ORDER BY seq") == [
+        ("webhook", 1),
+        ("webhook", 3),
+    ]
+    assert query(state, "SELECT sink, state, n FROM outbox_counts") == [("webhook", "pending", 3)]
+    assert [e.seq for e in store.pending("stdout")] == [1, 2, 3]
+    store.mark_delivered("stdout", [1, 2, 3])
+    assert [h.seq for h in store.due_heads("webhook", 1.0)] == [1, 3]
+    store.mark_delivered("webhook", [1])
+    assert [h.seq for h in store.due_heads("webhook", 1.0)] == [2, 3]
+    assert store.queue_depth("webhook") == {"pending": 2, "dead": 0}
+    store.close()
+    assert query(state, "SELECT COUNT(*) FROM outbox_heads WHERE sink = 'stdout'") == [(0,)]

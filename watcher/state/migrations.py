@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from watcher.state.outbox_schema import FILL_OUTBOX, OUTBOX_SCHEMA
+from watcher.state.outbox_schema import FILL_OUTBOX, OUTBOX_SCHEMA, OUTBOX_WITHOUT_STDOUT
 from watcher.state.statefile import StateError, prepare
 
 __all__ = ["COMPAT", "LATEST", "STEPS", "Step", "check", "upgrade", "version"]
@@ -124,6 +124,7 @@ STEPS = (
     Step(1, "the first release's schema", _script(_SCHEMA_1)),
     Step(2, "outbox heads and counts, kept by triggers", _script(OUTBOX_SCHEMA + FILL_OUTBOX)),
     Step(3, "run_watches.done_at, for retention", _done_at),
+    Step(4, "outbox heads and counts for the webhook only", _script(OUTBOX_WITHOUT_STDOUT)),
 )
 LATEST = STEPS[-1].version
 
