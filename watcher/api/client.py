@@ -19,6 +19,7 @@ import structlog
 from watcher import __version__
 from watcher.api.bodies import TooLargeError, read_capped
 from watcher.api.classify import classify
+from watcher.api.idle_check import lighten
 from watcher.api.ratelimit import RateGate
 from watcher.api.retry import retry_policy
 from watcher.config.settings import ApiSettings, RetrySettings
@@ -101,12 +102,14 @@ class ApiClient:
         self._timeout = httpx.Timeout(api.timeout).as_dict()
         # Requests go straight to the transport: this client needs no cookies, redirects,
         # auth flows or event hooks, and skipping them saves ~15% of the CPU of a poll.
-        self._transport = transport or httpx.AsyncHTTPTransport(
-            http2=api.http2,
-            proxy=api.proxy.get_secret_value() if api.proxy else None,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+        self._transport = transport or lighten(
+            httpx.AsyncHTTPTransport(
+                http2=api.http2,
+                proxy=api.proxy.get_secret_value() if api.proxy else None,
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
+            )
         )
 
     def url(self, segments: Sequence[str]) -> str:
