@@ -73,10 +73,16 @@ def _finite(text: str) -> float:
     return value
 
 
+# one decoder for every answer (`json.loads` with options builds a new one per call)
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+
+
 def parse_json(content: bytes) -> Any:
     """Strict JSON: ValueError for anything not valid (NaN, overflow, too deep included)."""
     try:
-        value = json.loads(content, parse_constant=_refuse_constant, parse_float=_finite)
+        # what `json.loads` does with bytes: UTF-8, -16 or -32, a BOM dropped
+        text = content.decode(json.detect_encoding(content), "surrogatepass")
+        value = _STRICT.decode(text)
         # a lone surrogate ("\ud83d") cannot be written as UTF-8 anywhere: U+FFFD instead
         return replace_lone_surrogates(value) if may_hold_surrogates(content) else value
     except RecursionError:

@@ -39,15 +39,15 @@ def _error_message(response: httpx.Response) -> str:
 def classify(response: httpx.Response, *, api_missing: bool = False) -> Any:
     """Return the JSON body of a 2xx, or raise the right `ApiError`."""
     status = response.status_code
-    where = f"GET {response.request.url.path}"
     if 200 <= status < 300:
         try:
             return parse_json(response.content)
         except ValueError as exc:
+            where = f"GET {response.request.url.path}"
             raise BadResponseError(
                 f"{where}: HTTP {status} but the body is not valid JSON ({exc})", status=status
             ) from None
-    message = f"{where}: HTTP {status}: {_error_message(response)}"
+    message = f"GET {response.request.url.path}: HTTP {status}: {_error_message(response)}"
     if status == 429:
         raise RateLimitedError(
             message, status=status, retry_after=parse_retry_after(response.headers)
