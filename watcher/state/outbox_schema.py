@@ -3,17 +3,37 @@
 Plain SQL, migration step 2 (`migrations`): a state file written before they existed gets
 them, filled once (`FILL_OUTBOX`); `CREATE … IF NOT EXISTS` since releases before versioned
 migrations may have added them already. A release that does not know them still opens the
-file (`meta.schema_version` stays 1), and the triggers keep them right for it.
+file (`meta.schema_version` stays 1), and the triggers keep them right for it. Step 4
+(`OUTBOX_WITHOUT_STDOUT`) makes the same triggers again for every sink but stdout.
 """
 
 from __future__ import annotations
 
 __all__ = ["FILL_OUTBOX", "OUTBOX_SCHEMA", "OUTBOX_WITHOUT_STDOUT"]
 
+# The triggers' statements, the same in step 2 (every sink) and step 4 (all but stdout).
+_HEAD_ADDED = """\
+    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
+    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
+    WHERE seq = NEW.seq
+    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
+    WHERE excluded.seq < outbox_heads.seq;
+"""
+_HEAD_DUE = """\
+    UPDATE outbox_heads SET due = NEW.next_attempt_at WHERE sink = NEW.sink AND seq = NEW.seq;
+"""
+_COUNT_UP = """\
+    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
+    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
+"""
+_COUNT_DOWN = """\
+    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
+"""
+
 # The outbox's heads: per sink and run, the oldest pending delivery, with when it is due.
 # Triggers keep it right whoever writes `deliveries` (record, delivery, dead letter, replay,
 # purge, pruning): a dispatch turn reads a few index entries, never the whole backlog.
-OUTBOX_SCHEMA = """
+OUTBOX_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS outbox_heads (
     sink TEXT NOT NULL,
     thread_id TEXT NOT NULL,
@@ -26,24 +46,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS outbox_heads_seq ON outbox_heads (sink, seq);
 CREATE INDEX IF NOT EXISTS outbox_heads_due ON outbox_heads (sink, due, seq);
 CREATE TRIGGER IF NOT EXISTS outbox_head_added AFTER INSERT ON deliveries
 WHEN NEW.state = 'pending' BEGIN
-    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
-    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
-    WHERE seq = NEW.seq
-    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
-    WHERE excluded.seq < outbox_heads.seq;
-END;
+{_HEAD_ADDED}END;
 CREATE TRIGGER IF NOT EXISTS outbox_head_back AFTER UPDATE OF state ON deliveries
 WHEN OLD.state != 'pending' AND NEW.state = 'pending' BEGIN
-    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
-    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
-    WHERE seq = NEW.seq
-    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
-    WHERE excluded.seq < outbox_heads.seq;
-END;
+{_HEAD_ADDED}END;
 CREATE TRIGGER IF NOT EXISTS outbox_head_rescheduled AFTER UPDATE OF next_attempt_at
 ON deliveries WHEN NEW.state = 'pending' BEGIN
-    UPDATE outbox_heads SET due = NEW.next_attempt_at WHERE sink = NEW.sink AND seq = NEW.seq;
-END;
+{_HEAD_DUE}END;
 """
 
 # A head that is delivered, dead-lettered or deleted hands over to the next pending delivery
@@ -64,7 +73,7 @@ WHEN OLD.state = 'pending' AND NEW.state != 'pending' BEGIN {_HEAD_GONE} END;
 """
 
 # The queue's depth per sink and state, counted as it changes: reading it reads one row.
-OUTBOX_SCHEMA += """
+OUTBOX_SCHEMA += f"""
 CREATE TABLE IF NOT EXISTS outbox_counts (
     sink TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -72,18 +81,12 @@ CREATE TABLE IF NOT EXISTS outbox_counts (
     PRIMARY KEY (sink, state)
 );
 CREATE TRIGGER IF NOT EXISTS outbox_count_added AFTER INSERT ON deliveries BEGIN
-    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
-    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
-END;
+{_COUNT_UP}END;
 CREATE TRIGGER IF NOT EXISTS outbox_count_removed AFTER DELETE ON deliveries BEGIN
-    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
-END;
+{_COUNT_DOWN}END;
 CREATE TRIGGER IF NOT EXISTS outbox_count_moved AFTER UPDATE OF state ON deliveries
 WHEN OLD.state != NEW.state BEGIN
-    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
-    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
-    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
-END;
+{_COUNT_DOWN}{_COUNT_UP}END;
 """
 
 # Filling the heads and counts of a state file written before they existed: once, when
@@ -112,27 +115,17 @@ _WEBHOOK_TRIGGERS = (
 OUTBOX_WITHOUT_STDOUT = "".join(f"DROP TRIGGER IF EXISTS {t};\n" for t in _WEBHOOK_TRIGGERS)
 OUTBOX_WITHOUT_STDOUT += """
 DELETE FROM outbox_heads WHERE sink = 'stdout';
-DELETE FROM outbox_counts WHERE sink = 'stdout';
+DELETE FROM outbox_counts WHERE sink = 'stdout';"""
+OUTBOX_WITHOUT_STDOUT += f"""
 CREATE TRIGGER outbox_head_added AFTER INSERT ON deliveries
 WHEN NEW.state = 'pending' AND NEW.sink != 'stdout' BEGIN
-    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
-    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
-    WHERE seq = NEW.seq
-    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
-    WHERE excluded.seq < outbox_heads.seq;
-END;
+{_HEAD_ADDED}END;
 CREATE TRIGGER outbox_head_back AFTER UPDATE OF state ON deliveries
 WHEN OLD.state != 'pending' AND NEW.state = 'pending' AND NEW.sink != 'stdout' BEGIN
-    INSERT INTO outbox_heads (sink, thread_id, run_id, seq, due)
-    SELECT NEW.sink, thread_id, run_id, NEW.seq, NEW.next_attempt_at FROM events
-    WHERE seq = NEW.seq
-    ON CONFLICT (sink, thread_id, run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due
-    WHERE excluded.seq < outbox_heads.seq;
-END;
+{_HEAD_ADDED}END;
 CREATE TRIGGER outbox_head_rescheduled AFTER UPDATE OF next_attempt_at
 ON deliveries WHEN NEW.state = 'pending' AND NEW.sink != 'stdout' BEGIN
-    UPDATE outbox_heads SET due = NEW.next_attempt_at WHERE sink = NEW.sink AND seq = NEW.seq;
-END;
+{_HEAD_DUE}END;
 """
 OUTBOX_WITHOUT_STDOUT += f"""
 CREATE TRIGGER outbox_head_delivered AFTER DELETE ON deliveries
@@ -141,20 +134,14 @@ CREATE TRIGGER outbox_head_dead AFTER UPDATE OF state ON deliveries
 WHEN OLD.state = 'pending' AND NEW.state != 'pending' AND OLD.sink != 'stdout'
 BEGIN {_HEAD_GONE} END;
 """
-OUTBOX_WITHOUT_STDOUT += """
+OUTBOX_WITHOUT_STDOUT += f"""
 CREATE TRIGGER outbox_count_added AFTER INSERT ON deliveries
 WHEN NEW.sink != 'stdout' BEGIN
-    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
-    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
-END;
+{_COUNT_UP}END;
 CREATE TRIGGER outbox_count_removed AFTER DELETE ON deliveries
 WHEN OLD.sink != 'stdout' BEGIN
-    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
-END;
+{_COUNT_DOWN}END;
 CREATE TRIGGER outbox_count_moved AFTER UPDATE OF state ON deliveries
 WHEN OLD.state != NEW.state AND NEW.sink != 'stdout' BEGIN
-    UPDATE outbox_counts SET n = n - 1 WHERE sink = OLD.sink AND state = OLD.state;
-    INSERT INTO outbox_counts VALUES (NEW.sink, NEW.state, 1)
-    ON CONFLICT (sink, state) DO UPDATE SET n = n + 1;
-END;
+{_COUNT_DOWN}{_COUNT_UP}END;
 """
