@@ -3,8 +3,8 @@
 Before each request, and again when a response is closed, httpcore's pool asks every idle
 connection whether its socket is readable (a server that closed it). Through AnyIO, each
 question builds the socket's whole attribute table first, a `getpeername()` system call
-included: with eight connections that is about sixteen tables per request, a tenth of the
-CPU of a poll (`bench/versions.md`). The streams here keep their raw socket and ask
+included: with eight connections that is about sixteen tables per request, about a tenth
+of the API client's CPU (`bench/versions.md`). The streams here keep their raw socket and ask
 `poll()` only, as httpcore itself does once it has the socket.
 
 httpx has no parameter for the network backend yet (encode/httpx#3749 proposes one), so
